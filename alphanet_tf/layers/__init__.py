@@ -1,0 +1,17 @@
+"""Registered, serializable Keras layers: one concept per file."""
+
+from alphanet_tf.layers.attention import AttentionModule, AttentionPooling, AttentionUnpooling
+from alphanet_tf.layers.image_ops import ImageNormalization, ResizeLike, ResizeTo
+from alphanet_tf.layers.trimap import ErosionDilationTrimap, QuantizeTrimap, TrimapFusion
+
+__all__ = [
+    "AttentionModule",
+    "AttentionPooling",
+    "AttentionUnpooling",
+    "ErosionDilationTrimap",
+    "ImageNormalization",
+    "ResizeLike",
+    "QuantizeTrimap",
+    "ResizeTo",
+    "TrimapFusion",
+]

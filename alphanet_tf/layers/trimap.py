@@ -1,0 +1,106 @@
+"""Trimap layers: the erosion-dilation (ED) layer of AlphaNet (paper III.A) and trimap-guided fusion.
+
+The ED layer turns a segmentation probability into a trimap inside the graph. TFLite has no dynamic kernel
+sizes, so the band is found with a fixed stack of 3x3 max-pools that measures the L-inf distance of every
+pixel to the mask edge, compared with a per-image radius (a fraction of the mask's bounding box).
+"""
+
+import keras
+import tensorflow as tf
+
+_FAR = 1e9
+
+
+@keras.saving.register_keras_serializable(package="alphanet")
+class ErosionDilationTrimap(keras.layers.Layer):
+    """Mask probability (N, H, W, 1) -> trimap in {0, 0.5, 1}; no gradient flows through it.
+
+    The unknown band is `dilate(mask, r) - erode(mask, r)` with, per image in the batch,
+    `r = rate * ((y2 - y1) + (x2 - x1)) / 2` from the mask's bounding box, clipped to
+    `[min_radius, max_radius]` pixels. An empty mask gives an all-background trimap.
+
+    Args:
+        rate: band radius as a fraction of the mean bounding-box side.
+        max_radius: largest radius in pixels (the number of max-pools in the stack).
+        min_radius: smallest radius for a non-empty mask.
+        threshold: probability at which a pixel counts as foreground.
+    """
+
+    def __init__(self, rate=0.04, max_radius=24, min_radius=1.0, threshold=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.max_radius = int(max_radius)
+        self.min_radius = float(min_radius)
+        self.threshold = float(threshold)
+
+    def band_radius(self, mask):
+        """Per-image radius in pixels, shape (N, 1, 1, 1); 0 for an empty mask."""
+        rows = tf.reduce_max(mask, axis=[2, 3])  # (N, H)
+        cols = tf.reduce_max(mask, axis=[1, 3])  # (N, W)
+
+        def extent(occupied):
+            index = tf.cast(tf.range(tf.shape(occupied)[1]), mask.dtype)[None, :]
+            last = tf.reduce_max(occupied * index, axis=1)
+            first = tf.reduce_min(occupied * index + (1.0 - occupied) * _FAR, axis=1)
+            return tf.maximum(last - first, 0.0)
+
+        nonempty = tf.reduce_max(rows, axis=1)
+        radius = self.rate * (extent(rows) + extent(cols)) / 2.0
+        radius = tf.clip_by_value(radius, self.min_radius, float(self.max_radius)) * nonempty
+        return tf.reshape(radius, (-1, 1, 1, 1))
+
+    def call(self, probability):
+        probability = tf.stop_gradient(probability)
+        mask = tf.cast(probability >= self.threshold, probability.dtype)
+        radius = self.band_radius(mask)
+        # Channel 0 grows the mask (distance outside), channel 1 grows the background (distance inside).
+        grown = tf.concat([mask, 1.0 - mask], axis=-1)
+        steps_far = tf.zeros_like(grown)
+        for _ in range(self.max_radius):
+            grown = tf.nn.max_pool2d(grown, ksize=3, strides=1, padding="SAME")
+            steps_far += 1.0 - grown
+        # steps_far = min(distance - 1, max_radius): a pixel is in the band when distance <= radius.
+        in_band = tf.cast(steps_far + 1.0 <= radius, probability.dtype)
+        band_out = in_band[..., :1] * (1.0 - mask)
+        band_in = in_band[..., 1:] * mask
+        trimap = mask * (1.0 - band_in) + 0.5 * (band_in + band_out)
+        return tf.stop_gradient(trimap)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "max_radius": self.max_radius,
+            "min_radius": self.min_radius,
+            "threshold": self.threshold,
+        }
+
+
+@keras.saving.register_keras_serializable(package="alphanet")
+class QuantizeTrimap(keras.layers.Layer):
+    """Snaps a resized trimap back to {0, 0.5, 1} (below 0.25 -> 0, above 0.75 -> 1, else 0.5)."""
+
+    def call(self, trimap):
+        fg = tf.cast(trimap > 0.75, trimap.dtype)
+        unknown = tf.cast(trimap >= 0.25, trimap.dtype) * (1.0 - fg)
+        return tf.stop_gradient(fg + 0.5 * unknown)
+
+
+@keras.saving.register_keras_serializable(package="alphanet")
+class TrimapFusion(keras.layers.Layer):
+    """Final alpha: 1 in known foreground, 0 in known background, the raw alpha in the unknown band.
+
+    `[raw_alpha, trimap] -> alpha`, both (N, H, W, 1).
+    """
+
+    def call(self, inputs):
+        raw_alpha, trimap = inputs
+        fg = tf.cast(trimap > 0.75, raw_alpha.dtype)
+        unknown = tf.cast(trimap >= 0.25, raw_alpha.dtype) * (1.0 - fg)
+        return fg + unknown * raw_alpha
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]

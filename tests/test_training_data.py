@@ -1,0 +1,250 @@
+"""Tests of the training data pipeline (training/data): small crops, real shared data."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.data import DataNotFoundError, get_splits, matting_dataset, segmentation_dataset
+from training.data.paths import data_root, require_dir
+
+try:
+    ROOT = data_root()
+except DataNotFoundError:  # pragma: no cover - CI always has ../shared/data
+    ROOT = None
+pytestmark = pytest.mark.skipif(ROOT is None, reason="shared data not found (../shared/data or ALPHANET_DATA)")
+
+CROP = 64
+
+
+@pytest.fixture(scope="module")
+def train_pools():
+    from training.data.sources import make_pools
+    return make_pools("train", ROOT, with_people=False)
+
+
+def _batch(ds):
+    return next(iter(ds))
+
+
+# ------------------------------------------------------------------------------------------------ splits
+
+def test_splits_disjoint_and_match_json():
+    splits = get_splits(ROOT)
+    raw = json.loads((ROOT / "splits.json").read_text())
+    for name in ("alphamatting", "humanseg290", "pennfudan", "backgrounds"):
+        assert sorted(splits[name]["val"]) == sorted(raw[name]["val"]), name
+    for name, s in splits.items():
+        assert not set(s["train"]) & set(s["val"]), name
+        assert len(set(s["train"])) == len(s["train"])
+    assert len(splits["alphamatting"]["train"]) == 18 and len(splits["alphamatting"]["val"]) == 9
+    cut = ROOT / "cutouts"
+    if cut.is_dir():
+        names = sorted(p.name for p in cut.iterdir() if p.suffix == ".png")
+        assert sorted(splits["cutouts"]["val"]) == sorted(Path(n).stem for n in names[::10])
+        assert len(splits["cutouts"]["train"]) + len(splits["cutouts"]["val"]) == len(names)
+    else:
+        assert splits["cutouts"] == {"train": [], "val": []}
+
+
+def test_pools_never_mix_validation_items():
+    from training.data.sources import make_pools
+    splits = get_splits(ROOT)
+    train = make_pools("train", ROOT)
+    assert not set(train.alphamatting) & set(splits["alphamatting"]["val"])
+    assert not {s for s, _ in train.backgrounds} & set(splits["backgrounds"]["val"])
+    assert not {p.stem for p in train.cutouts} & set(splits["cutouts"]["val"])
+    for set_name, stems in train.persons.items():
+        assert not set(stems) & set(splits[set_name]["val"])
+    assert all(Path(p).stem not in splits[Path(p).parent.name]["val"] for p in train.people)
+    val = make_pools("val", ROOT)
+    assert {s for s, _ in val.backgrounds} <= set(splits["backgrounds"]["val"])
+    assert set(val.alphamatting) == set(splits["alphamatting"]["val"])
+    assert val.people == []
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+def test_missing_data_root_gives_clear_error(tmp_path, monkeypatch):
+    missing = tmp_path / "no_such_data"
+    with pytest.raises(DataNotFoundError, match=str(missing)):
+        matting_dataset("train", crop=CROP, batch_size=2, data_root=missing)
+    monkeypatch.setenv("ALPHANET_DATA", str(missing))
+    with pytest.raises(DataNotFoundError, match="ALPHANET_DATA"):
+        segmentation_dataset("val", size=CROP, batch_size=2)
+
+
+def test_missing_fetched_folder_names_fetch_script(tmp_path):
+    with pytest.raises(DataNotFoundError, match="fetch.sh data") as e:
+        require_dir(tmp_path, "cutouts")
+    assert str(tmp_path / "cutouts") in str(e.value)
+
+
+def test_pipeline_works_without_fetched_data(tmp_path):
+    """Without cutouts/ and backgrounds/debian (fetch.sh not run) the pipeline still works."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for p in ROOT.iterdir():
+        if p.name in ("cutouts", "backgrounds"):
+            continue
+        (root / p.name).symlink_to(p)
+    (root / "backgrounds").mkdir()
+    for sub in ("kodak", "wikipedia"):
+        (root / "backgrounds" / sub).symlink_to(ROOT / "backgrounds" / sub)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        ds = matting_dataset("train", crop=CROP, batch_size=2, data_root=root, people_weight=0.0)
+    assert any("fetch.sh data" in str(x.message) for x in w)
+    inputs, targets = _batch(ds)
+    assert inputs["image"].shape == (2, CROP, CROP, 3) and targets.shape == (2, CROP, CROP, 7)
+    splits = get_splits(root)
+    assert splits["cutouts"]["train"] == [] and not any(s.startswith("debian/") for s in splits["backgrounds"]["train"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img, mask = _batch(segmentation_dataset("train", size=CROP, batch_size=2, data_root=root))
+    assert img.shape == (2, CROP, CROP, 3)
+
+
+# ---------------------------------------------------------------------------------------------- matting
+
+def test_matting_dataset_shapes_dtypes_ranges():
+    ds = matting_dataset("train", crop=CROP, batch_size=2, seed=1, data_root=ROOT)
+    spec_in, spec_t = ds.element_spec
+    assert spec_in["image"].shape.as_list() == [2, CROP, CROP, 3]
+    assert spec_in["trimap"].shape.as_list() == [2, CROP, CROP, 1]
+    assert spec_t.shape.as_list() == [2, CROP, CROP, 7]
+    for inputs, targets in ds.take(2):
+        image, trimap, targets = inputs["image"].numpy(), inputs["trimap"].numpy(), targets.numpy()
+        assert image.dtype == trimap.dtype == targets.dtype == np.float32
+        assert image.min() >= 0 and image.max() <= 255 and image.max() > 1  # [0, 255], not [0, 1]
+        assert set(np.unique(trimap)) <= {0.0, 0.5, 1.0}
+        assert targets.min() >= 0 and targets.max() <= 1
+        assert np.isfinite(targets).all() and np.isfinite(image).all()
+
+
+def test_composite_identity_without_degradations(train_pools):
+    from training.data.matting import MattingSampler
+    sampler = MattingSampler(train_pools, crop=CROP, degrade=False, people_weight=0.0)
+    for i in range(40):
+        image, trimap, target = sampler(np.random.default_rng(i))
+        a, fg, bg = target[..., :1], target[..., 1:4], target[..., 4:7]
+        np.testing.assert_allclose(image / 255.0, a * fg + (1 - a) * bg, atol=2e-5)
+    # and through tf.data
+    inputs, targets = _batch(matting_dataset("train", crop=CROP, batch_size=2, data_root=ROOT, degrade=False))
+    t = targets.numpy()
+    a, fg, bg = t[..., :1], t[..., 1:4], t[..., 4:7]
+    np.testing.assert_allclose(inputs["image"].numpy() / 255.0, a * fg + (1 - a) * bg, atol=2e-5)
+
+
+def test_degradations_stay_close_to_identity(train_pools):
+    from training.data.matting import MattingSampler
+    sampler = MattingSampler(train_pools, crop=CROP, degrade=True, people_weight=0.0)
+    errs = []
+    for i in range(20):
+        image, _, target = sampler(np.random.default_rng(i))
+        a, fg, bg = target[..., :1], target[..., 1:4], target[..., 4:7]
+        errs.append(np.abs(image / 255.0 - (a * fg + (1 - a) * bg)).mean())
+    assert max(errs) < 0.05
+
+
+def test_trimap_unknown_band_covers_soft_alpha(train_pools):
+    from training.data.matting import MattingSampler
+    sampler = MattingSampler(train_pools, crop=CROP, people_weight=0.0)
+    n_soft = 0
+    for i in range(40):
+        _, trimap, target = sampler(np.random.default_rng(100 + i))
+        a, t = target[..., 0], trimap[..., 0]
+        assert set(np.unique(t)) <= {0.0, 0.5, 1.0}
+        soft = (a > 0) & (a < 1)
+        n_soft += soft.sum()
+        assert (t[soft] == 0.5).all()
+        assert (a[t == 1.0] == 1.0).all() and (a[t == 0.0] == 0.0).all()
+    assert n_soft > 0
+
+
+def test_trimap_radii():
+    from training.data.trimap import make_trimap
+    a = np.zeros((41, 41), np.float32)
+    a[10:31, 10:31] = 1.0
+    a[20, 5] = 0.4
+    t = make_trimap(a, 3, 2)
+    assert t[20, 20] == 1.0 and t[0, 0] == 0.0 and t[20, 5] == 0.5
+    assert t[20, 8] == 0.5 and t[20, 11] == 0.5 and t[20, 13] == 1.0 and t[20, 6] == 0.5
+    assert (make_trimap(np.zeros((8, 8), np.float32), 3, 3) == 0).all()
+    assert (make_trimap(np.ones((8, 8), np.float32), 3, 3) == 1).all()
+
+
+def test_val_is_deterministic_and_finite():
+    kw = dict(crop=CROP, batch_size=2, seed=3, data_root=ROOT, val_size=4)
+    a = [(x["image"].numpy(), x["trimap"].numpy(), y.numpy()) for x, y in matting_dataset("val", **kw)]
+    b = [(x["image"].numpy(), x["trimap"].numpy(), y.numpy()) for x, y in matting_dataset("val", **kw)]
+    assert sum(x[0].shape[0] for x in a) == 4
+    for x, y in zip(a, b):
+        for u, v in zip(x, y):
+            np.testing.assert_array_equal(u, v)
+    s1 = [m.numpy() for _, m in segmentation_dataset("val", size=CROP, batch_size=2, val_size=4, data_root=ROOT)]
+    s2 = [m.numpy() for _, m in segmentation_dataset("val", size=CROP, batch_size=2, val_size=4, data_root=ROOT)]
+    assert len(s1) == 2
+    for u, v in zip(s1, s2):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_train_samples_differ_and_seed_reproduces():
+    kw = dict(crop=CROP, batch_size=2, data_root=ROOT, people_weight=0.0)
+    it = iter(matting_dataset("train", seed=5, **kw))
+    b1, b2 = next(it)[1].numpy(), next(it)[1].numpy()
+    assert not np.array_equal(b1, b2)
+    again = next(iter(matting_dataset("train", seed=5, **kw)))[1].numpy()
+    np.testing.assert_array_equal(b1, again)
+
+
+# ---------------------------------------------------------------------------------------------- segmentation
+
+def test_segmentation_dataset_shapes_dtypes_ranges():
+    ds = segmentation_dataset("train", size=CROP, batch_size=2, seed=2, data_root=ROOT)
+    assert ds.element_spec[0].shape.as_list() == [2, CROP, CROP, 3]
+    assert ds.element_spec[1].shape.as_list() == [2, CROP, CROP, 1]
+    for image, mask in ds.take(3):
+        image, mask = image.numpy(), mask.numpy()
+        assert image.dtype == mask.dtype == np.float32
+        assert image.min() >= 0 and image.max() <= 255 and image.max() > 1
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+
+
+def test_segmentation_sources_have_people(train_pools):
+    from training.data.segmentation import SegmentationSampler
+    sampler = SegmentationSampler(train_pools, size=CROP, mix={"pennfudan": 1.0, "humanseg": 1.0, "composite": 0})
+    fractions = [sampler(np.random.default_rng(i))[1].mean() for i in range(12)]
+    assert np.mean(fractions) > 0.05  # crops are biased towards people
+
+
+# ---------------------------------------------------------------------------------------------- people labels
+
+def test_pseudo_label_constraint_keeps_gt_outside_band():
+    from training.data.pseudo_labels import constrain
+    mask = np.zeros((100, 100), np.uint8)
+    mask[20:80, 30:70] = 1
+    teacher = np.full((100, 100), 0.5, np.float32)
+    alpha, r = constrain(teacher, mask, band_rate=0.1, min_band=3)
+    assert r == pytest.approx(0.1 * (60 + 40) / 2)
+    assert alpha[50, 50] == 1.0 and alpha[5, 5] == 0.0  # far from the edge: GT
+    assert alpha[20, 50] == pytest.approx(0.5)  # on the edge: teacher
+
+
+@pytest.mark.skipif(not (ROOT.parent / "peers" / "rvm_mobilenetv3_fp32.onnx").is_file() if ROOT else True,
+                    reason="RVM teacher not fetched (../shared/fetch.sh peers)")
+def test_pseudo_label_one_image():
+    from training.data.pseudo_labels import label_one, teacher_session
+    from training.data.sources import load_person_mask
+    stem = get_splits(ROOT)["humanseg290"]["train"][0]
+    image, mask = load_person_mask(ROOT, "humanseg290", stem)
+    session = teacher_session(ROOT.parent / "peers" / "rvm_mobilenetv3_fp32.onnx", threads=1)
+    a8, fg, bg, teacher, r = label_one(session, image, mask, 0.05, 3.0)
+    assert a8.shape == mask.shape and fg.shape == image.shape and bg.shape == image.shape
+    assert ((teacher > 0.5) == (mask > 0)).mean() > 0.9
+    a = a8[..., None] / 255.0
+    assert np.abs(a * fg + (1 - a) * bg - image).mean() < 3.0

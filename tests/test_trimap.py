@@ -1,0 +1,88 @@
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from alphanet_tf.layers import ErosionDilationTrimap, QuantizeTrimap, TrimapFusion
+
+
+def square_mask(size, top, left, side):
+    mask = np.zeros((size, size), "float32")
+    mask[top:top + side, left:left + side] = 1.0
+    return mask
+
+
+def test_band_of_a_square_hand_computed():
+    # 40x40 square: bbox side = 39 (last - first index) -> r = 0.1 * 39 = 3.9 -> 3 px each side of the edge.
+    mask = square_mask(64, 12, 12, 40)[None, :, :, None]
+    trimap = ErosionDilationTrimap(rate=0.1)(mask).numpy()[0, :, :, 0]
+    assert set(np.unique(trimap)) == {0.0, 0.5, 1.0}
+    assert (trimap == 0.5).sum() == (46 ** 2 - 40 ** 2) + (40 ** 2 - 34 ** 2)
+    assert (trimap == 1.0).sum() == 34 ** 2
+    assert trimap[14, 32] == 0.5 and trimap[15, 32] == 1.0  # inside: distances 1..3 to the background
+    assert trimap[9, 32] == 0.5 and trimap[8, 32] == 0.0  # outside: distances 1..3 to the mask
+    assert trimap[12 + 40 + 2, 32] == 0.5 and trimap[12 + 40 + 3, 32] == 0.0
+
+
+def test_matches_opencv_erode_dilate_on_random_blobs():
+    rng = np.random.default_rng(0)
+    mask = (cv2.GaussianBlur(rng.random((80, 96)).astype("float32"), (0, 0), 6) > 0.5).astype("float32")
+    layer = ErosionDilationTrimap(rate=0.05)
+    radius = int(np.floor(float(layer.band_radius(mask[None, :, :, None])[0, 0, 0, 0])))
+    assert radius >= 1
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    m8 = mask.astype(np.uint8)
+    dilated = cv2.dilate(m8, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    eroded = cv2.erode(m8, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    expected = eroded + 0.5 * (dilated - eroded)
+    trimap = layer(mask[None, :, :, None]).numpy()[0, :, :, 0]
+    np.testing.assert_array_equal(trimap, expected)
+
+
+def test_band_width_is_per_image_in_the_batch():
+    small, large = square_mask(128, 50, 50, 20), square_mask(128, 10, 10, 100)
+    trimap = ErosionDilationTrimap(rate=0.1)(np.stack([small, large])[..., None]).numpy()
+    # r = 0.1 * 19 = 1.9 -> 1 px each side for the small square; 0.1 * 99 = 9.9 -> 9 px for the large one.
+    assert (trimap[0, :, 60, 0] == 0.5).sum() == 2 * 2
+    assert (trimap[1, :, 60, 0] == 0.5).sum() == 2 * 2 * 9
+    assert (trimap[0] == 0.5).sum() < (trimap[1] == 0.5).sum()
+
+
+def test_empty_and_full_masks():
+    layer = ErosionDilationTrimap()
+    empty = layer(np.zeros((1, 32, 32, 1), "float32")).numpy()
+    assert np.all(empty == 0.0) and not np.isnan(empty).any()
+    full = layer(np.ones((1, 32, 32, 1), "float32")).numpy()
+    np.testing.assert_array_equal(full, 1.0)  # the image border is not background
+
+
+def test_no_gradient_flows_through_the_trimap():
+    probability = tf.Variable(tf.random.uniform((1, 16, 16, 1), seed=0))
+    with tf.GradientTape() as tape:
+        trimap = ErosionDilationTrimap()(probability)
+        loss = tf.reduce_sum(trimap * 3.0)
+    gradient = tape.gradient(loss, probability)
+    assert gradient is None or float(tf.reduce_max(tf.abs(gradient))) == 0.0
+
+
+def test_config_round_trip():
+    layer = ErosionDilationTrimap(rate=0.07, max_radius=9, min_radius=2.0, threshold=0.3)
+    clone = ErosionDilationTrimap.from_config(layer.get_config())
+    assert (clone.rate, clone.max_radius, clone.min_radius, clone.threshold) == (0.07, 9, 2.0, 0.3)
+    mask = (np.random.default_rng(1).random((2, 24, 40, 1)) > 0.4).astype("float32")
+    np.testing.assert_array_equal(layer(mask).numpy(), clone(mask).numpy())
+
+
+def test_quantize_and_fusion():
+    trimap = np.array([0.0, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0], "float32").reshape(1, 1, 7, 1)
+    np.testing.assert_array_equal(QuantizeTrimap()(trimap).numpy().ravel(), [0, 0, 0.5, 0.5, 0.5, 1, 1])
+    raw = np.full((1, 1, 3, 1), 0.3, "float32")
+    snapped = np.array([0.0, 0.5, 1.0], "float32").reshape(1, 1, 3, 1)
+    np.testing.assert_allclose(TrimapFusion()([raw, snapped]).numpy().ravel(), [0.0, 0.3, 1.0])
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_threshold_decides_the_mask(threshold):
+    probability = np.full((1, 8, 8, 1), 0.6, "float32")
+    trimap = ErosionDilationTrimap(threshold=threshold)(probability).numpy()
+    assert np.all(trimap == (1.0 if threshold == 0.5 else 0.0))

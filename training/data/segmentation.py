@@ -1,0 +1,97 @@
+"""Segmentation samples: person masks and binarised composites.
+
+Sources (``SegmentationSampler.mix``):
+
+* ``pennfudan``: Penn-Fudan street scenes, every annotated person merged (mask > 0).
+* ``humanseg``: HumanSeg290 people photos; masks smaller than their image are resized (nearest) to it.
+* ``composite``: a matting composite (cut-out / alphamatting / procedural object over a background photo
+  without people) with mask = alpha > 0.5.
+
+DUTS (salient objects, used by some matting papers to pre-train segmentation) is not available on this
+machine and is not used; composites of cut-outs stand in for generic objects.
+
+Augmentation: random scale / crop (biased towards crops that contain a person), horizontal flip, colour
+jitter, and the shared blur / noise / JPEG degradations.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import composite as C
+from .matting import MattingSampler
+from .sources import Pools, load_person_mask
+
+cv2.setNumThreads(1)
+
+DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
+
+
+class SegmentationSampler:
+    """Callable ``sampler(rng) -> (image float32 (S, S, 3) in [0, 255], mask float32 (S, S, 1) in {0, 1})``."""
+
+    def __init__(self, pools: Pools, size: int = 320, degrade: bool = True, mix: dict | None = None):
+        self.pools, self.size, self.degrade = pools, int(size), bool(degrade)
+        mix = dict(DEFAULT_MIX if mix is None else mix)
+        if not pools.persons.get("pennfudan"):
+            mix["pennfudan"] = 0.0
+        if not pools.persons.get("humanseg290"):
+            mix["humanseg"] = 0.0
+        self.names = [k for k, v in mix.items() if v > 0]
+        p = np.array([mix[k] for k in self.names], np.float64)
+        self.p = p / p.sum()
+        self._composites = MattingSampler(pools, crop=size, degrade=False, people_weight=0.0)
+
+    def _person(self, rng, set_name: str):
+        stems = self.pools.persons[set_name]
+        img, mask = load_person_mask(self.pools.root, set_name, stems[rng.integers(len(stems))])
+        h, w = mask.shape
+        size = self.size
+        short = min(h, w)
+        # crop side in source pixels: from a tight crop to the whole short side
+        side = int(round(short * rng.uniform(0.45 if set_name == "pennfudan" else 0.6, 1.0)))
+        side = max(min(side, short), 8)
+        ys, xs = np.nonzero(mask)
+        if len(xs) and rng.random() < 0.85:  # centre near a person pixel
+            i = rng.integers(len(xs))
+            cx = xs[i] + rng.uniform(-0.3, 0.3) * side
+            cy = ys[i] + rng.uniform(-0.3, 0.3) * side
+        else:
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+        y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+        crop_i = img[y0:y0 + side, x0:x0 + side]
+        crop_m = mask[y0:y0 + side, x0:x0 + side]
+        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        image = cv2.resize(crop_i, (size, size), interpolation=interp).astype(np.float32) / 255.0
+        m = cv2.resize(crop_m, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        if rng.random() < 0.8:
+            image = C.colour_jitter(rng, image, 1.0)
+        return image, m
+
+    def _composite(self, rng):
+        cs = self._composites
+        kinds = [k for k in cs.names if k != "real"]
+        kind = kinds[rng.integers(len(kinds))]
+        fg, a = cs._object(rng, kind, self.size, "whole" if rng.random() < 0.6 else "edge")
+        bg = cs._background(rng, self.size, self.pools.backgrounds_without_people())
+        fg = C.colour_jitter(rng, fg, 0.7)
+        bg = C.colour_jitter(rng, bg, 1.0)
+        if rng.random() < 0.5:
+            fg = C.harmonise(rng, fg, a, bg)
+        a = C.snap_alpha(a)
+        return C.composite(fg, a, bg), (a > 0.5).astype(np.float32)
+
+    def __call__(self, rng: np.random.Generator):
+        kind = self.names[rng.choice(len(self.names), p=self.p)]
+        if kind == "composite":
+            image, mask = self._composite(rng)
+        else:
+            image, mask = self._person(rng, "pennfudan" if kind == "pennfudan" else "humanseg290")
+        if rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        if self.degrade:
+            image = C.degrade(rng, np.ascontiguousarray(image))
+        return (np.ascontiguousarray(np.clip(image, 0, 1) * 255.0, np.float32),
+                np.ascontiguousarray(mask[..., None], np.float32))

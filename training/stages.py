@@ -1,0 +1,94 @@
+"""The paper's three training stages: what model, loss and data each one uses (paper IV.A).
+
+- segmentation: DeepLabV3+ on person and object masks, focal + dice.
+- matting: the matting net on RGB + a trimap made from the true alpha, 0.5 alpha-L1 + 0.5 composition-L1.
+- end2end: both pre-trained nets composed into AlphaNet; only the matting loss flows back, through the
+  matting net (the ED layer has no gradient, so the segmentation net learns only from its own optional loss).
+"""
+
+import keras
+import tensorflow as tf
+
+import alphanet_tf.layers  # noqa: F401  (registers the custom layers for loading checkpoints)
+from alphanet_tf.backbones import freeze_backbone_batchnorm
+from alphanet_tf.losses import FocalDiceLoss, MattingLoss
+from alphanet_tf.models import AlphaNet, MattingNet, SegmentationNet
+
+
+def _schedule(config):
+    steps = config["epochs"] * config["steps_per_epoch"]
+    alpha = config["min_learning_rate"] / config["learning_rate"]
+    return keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=steps, alpha=alpha)
+
+
+class _AlphaMAE(keras.metrics.MeanMetricWrapper):
+    """Mean |alpha error| on the packed matting target (its first channel is the alpha)."""
+
+    def __init__(self, name="alpha_mae", **kwargs):
+        super().__init__(fn=lambda y_true, y_pred: tf.reduce_mean(tf.abs(y_true[..., :1] - y_pred), axis=[1, 2, 3]),
+                         name=name, **kwargs)
+
+
+def build_segmentation(config):
+    model = SegmentationNet(backbone=config["backbone"])
+    if config["freeze_backbone_bn"]:
+        freeze_backbone_batchnorm(model)
+    loss = FocalDiceLoss(focal_gamma=config["focal_gamma"], dice_weight=config["dice_weight"])
+    metrics = [keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")]
+    return model, loss, metrics
+
+
+def build_matting(config):
+    model = MattingNet(attention=config["attention"])
+    if config["freeze_backbone_bn"]:
+        freeze_backbone_batchnorm(model)
+    return model, MattingLoss(gamma=config["gamma"]), [_AlphaMAE()]
+
+
+def load_checkpoint(path):
+    return keras.saving.load_model(path, compile=False)
+
+
+def build_end2end(config):
+    segmentation_net = load_checkpoint(config["segmentation"])
+    matting_net = load_checkpoint(config["matting"])
+    if config["freeze_backbone_bn"]:
+        freeze_backbone_batchnorm(matting_net)
+    if config["segmentation_loss_weight"] <= 0:
+        segmentation_net.trainable = False  # it gets no gradient through the ED layer anyway
+    model = AlphaNet(segmentation_net, matting_net, seg_size=config["seg_size"],
+                     trimap_rate=config["trimap_rate"], max_radius=config["max_radius"])
+    loss = {"alpha": MattingLoss(gamma=config["gamma"])}
+    weights = {"alpha": 1.0}
+    if config["segmentation_loss_weight"] > 0:
+        loss["segmentation"] = FocalDiceLoss()
+        weights["segmentation"] = config["segmentation_loss_weight"]
+    return model, (loss, weights), {"alpha": [_AlphaMAE()]}
+
+
+def datasets(config):
+    """(train, val) tf.data pipelines in the form the stage's model consumes."""
+    from training.data import matting_dataset, segmentation_dataset
+
+    stage, size, batch = config["stage"], config["size"], config["batch_size"]
+    common = dict(batch_size=batch, seed=config["seed"])
+    if stage == "segmentation":
+        train = segmentation_dataset("train", size=size, **common)
+        val = segmentation_dataset("val", size=size, repeat=False, val_size=config["val_size"], **common)
+        return train, val
+    train = matting_dataset("train", crop=size, people_weight=config["people_weight"], **common)
+    val = matting_dataset("val", crop=size, repeat=False, val_size=config["val_size"], **common)
+    if stage == "end2end":
+        with_masks = config["segmentation_loss_weight"] > 0
+
+        def to_alphanet(inputs, target):
+            targets = {"alpha": target}
+            if with_masks:
+                targets["segmentation"] = tf.cast(target[..., :1] > 0.5, tf.float32)
+            return inputs["image"], targets
+
+        train, val = train.map(to_alphanet), val.map(to_alphanet)
+    return train, val
+
+
+BUILDERS = {"segmentation": build_segmentation, "matting": build_matting, "end2end": build_end2end}

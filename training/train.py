@@ -1,0 +1,55 @@
+"""Runs one training stage with checkpoints, resumable after a kill (BackupAndRestore), and logs.
+
+Outputs in `--out`: `best.keras` (best validation loss), `final.keras`, `backup/` (resume state, removed
+when the run completes), `log.csv`, `tensorboard/`, `learning_curve.png`, `config.yaml`.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+import yaml
+
+from training.callbacks import LearningCurvePlot
+from training.stages import BUILDERS, _schedule, datasets
+
+
+def strategy_for_devices():
+    """MirroredStrategy over all GPUs when there is more than one, else the default (CPU or one GPU)."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def run(config, out, verbose="auto"):
+    """Trains `config["stage"]` into the folder `out`; returns the Keras History."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    strategy = strategy_for_devices()
+    # The data pipeline batches globally; the strategy splits each batch over its replicas.
+    train, val = datasets(config)
+    with strategy.scope():
+        model, loss, metrics = BUILDERS[config["stage"]](config)
+        loss, loss_weights = loss if isinstance(loss, tuple) else (loss, None)
+        model.compile(optimizer=keras.optimizers.Adam(_schedule(config)), loss=loss, loss_weights=loss_weights,
+                      metrics=metrics, jit_compile=False)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
+                                         delete_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+        keras.callbacks.TensorBoard(str(out / "tensorboard"), update_freq="epoch", write_graph=False),
+        keras.callbacks.TerminateOnNaN(),
+        LearningCurvePlot(out / "log.csv", out / "learning_curve.png"),
+    ]
+    start = time.time()
+    history = model.fit(train, validation_data=val, epochs=config["epochs"],
+                        steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)
+    model.save(out / "final.keras")
+    summary = {"stage": config["stage"], "wall_seconds": round(time.time() - start, 1),
+               "epochs": config["epochs"], "steps": config["epochs"] * config["steps_per_epoch"],
+               "final": {k: float(v[-1]) for k, v in history.history.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return history
