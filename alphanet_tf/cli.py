@@ -317,7 +317,8 @@ def _run_jobs(jobs, worker, args, summary, stop):
     from tqdm import tqdm
 
     show_bar = not args.quiet and args.out != STDIO and len(jobs) > 1
-    bar = tqdm(total=len(jobs), unit="img", disable=not show_bar, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(jobs), unit="img", disable=not show_bar, file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]")
 
     def record(job, outcome):
         status, detail = outcome
@@ -393,7 +394,7 @@ def matte_main(args) -> int:
     if not (args.out == STDIO and not summary.failed):
         lines = summary.lines()
         if summary.done and elapsed > 0:
-            lines[0] += f" in {elapsed:.1f} s"
+            lines[0] += f" in {elapsed:.1f} s ({summary.done / elapsed:.2f} img/s)"
         for line in lines:
             print(line, file=sys.stderr)
     if summary.interrupted:

@@ -321,4 +321,5 @@ def load_runtime(model="default", threads=None) -> Runtime:
         return KerasRuntime(path, threads)
     if suffix == ".tflite":
         return TFLiteRuntime(path, threads)
-    raise ModelError(f"{path}: unknown model format {suffix or '(no suffix)'!r} (expected .keras, .tflite or a SavedModel folder)")
+    expected = "expected .keras, .tflite or a SavedModel folder"
+    raise ModelError(f"{path}: unknown model format {suffix or '(no suffix)'!r} ({expected})")

@@ -22,6 +22,15 @@ def strategy_for_devices():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def resume_point(backup_dir):
+    """(epoch, step) of the last backup that BackupAndRestore will resume from, or None."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    if not metadata.is_file():
+        return None
+    state = json.loads(metadata.read_text())
+    return int(state.get("epoch", 0)), int(state.get("batch", -1) or 0)
+
+
 def run(config, out, verbose="auto"):
     """Trains `config["stage"]` into the folder `out`; returns the Keras History."""
     out = Path(out)
@@ -44,6 +53,10 @@ def run(config, out, verbose="auto"):
         keras.callbacks.TerminateOnNaN(),
         LearningCurvePlot(out / "log.csv", out / "learning_curve.png"),
     ]
+    resumed = resume_point(out / "backup")
+    if resumed:
+        print(f"resuming {config['stage']} from epoch {resumed[0] + 1}, step {resumed[1] + 1} ({out / 'backup'})",
+              flush=True)
     start = time.time()
     history = model.fit(train, validation_data=val, epochs=config["epochs"],
                         steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)

@@ -1,0 +1,71 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from training.config import DEFAULTS, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_config_defaults_file_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nlearning_rate: 0.01\n")
+    config = load_config("matting", path, {"batch_size": 2, "size": None})
+    assert config["epochs"] == 3 and config["learning_rate"] == 0.01 and config["batch_size"] == 2
+    assert config["size"] == DEFAULTS["matting"]["size"] and config["stage"] == "matting"
+    assert load_config("matting", "matting.yaml")["attention"] is True  # found in training/configs
+
+
+def test_config_errors(tmp_path):
+    (tmp_path / "bad.yaml").write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match="epochz"):
+        load_config("matting", tmp_path / "bad.yaml")
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config("matting", tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="unknown stage"):
+        load_config("teleport")
+
+
+def _train(out, config):
+    command = [sys.executable, "-m", "training", "matting", "--config", str(config), "--out", str(out),
+               "--threads", "1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_killed_run_resumes_mid_epoch(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("size: 64\nbatch_size: 2\nepochs: 2\nsteps_per_epoch: 8\nval_size: 2\n"
+                      "backup_every_steps: 2\n")
+    out = tmp_path / "run"
+    metadata = out / "backup" / "training_metadata.json"
+    first = _train(out, config)
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if metadata.is_file() and json.loads(metadata.read_text()).get("batch", -1) >= 3:
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, first.stdout.read()
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = json.loads(metadata.read_text())
+    assert killed_at["epoch"] == 0 and killed_at["batch"] >= 3  # mid-epoch
+
+    second = _train(out, config)
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    assert f"resuming matting from epoch 1, step {killed_at['batch'] + 1}" in output
+    assert (out / "final.keras").is_file() and (out / "best.keras").is_file()
+    assert not (out / "backup").exists()  # removed once the run completed
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 16
