@@ -29,29 +29,37 @@ class ConversionError(RuntimeError):
     """A conversion that failed or produced a graph we refuse to ship (Flex/custom ops)."""
 
 
-def fixed_size_model(model, size: int):
-    """The model with a static (1, size, size, 3) input named `image`: TFLite needs static shapes."""
+def write_fixed_savedmodel(model, size: int, directory) -> str:
+    """A SavedModel of the model at a static (1, size, size, 3) input named `image` (TFLite needs static
+    shapes). Written once and converted to every format: tracing the Keras model is the slow half."""
     import keras
-
-    image = keras.Input((size, size, 3), batch_size=1, name="image")
-    return keras.Model(image, model(image), name=f"{model.name}_{size}")
-
-
-def _converter(model, size):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed_size_model(model, size))
+    archive = keras.export.ExportArchive()  # no track(model): it would store every weight twice
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda image: model(image, training=False),
+        input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="image")],
+    )
+    archive.write_out(str(directory), verbose=False)
+    return str(directory)
+
+
+def _converter(saved_model_dir):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
     converter.allow_custom_ops = False
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no SELECT_TF_OPS: Flex forbidden
     return converter
 
 
-def convert(model, size: int, fmt: str, representative=None) -> bytes:
-    """Converts a Keras AlphaNet to one TFLite format; `representative` (callable -> iterator of float32
-    (1, size, size, 3) arrays) is required for int8."""
+def convert(saved_model_dir, fmt: str, representative=None) -> bytes:
+    """Converts the fixed-size SavedModel to one TFLite format; `representative` (callable -> iterator of
+    float32 (1, size, size, 3) arrays) is required for int8."""
     import tensorflow as tf
 
-    converter = _converter(model, size)
+    converter = _converter(saved_model_dir)
     if fmt == "tflite-fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -202,9 +210,9 @@ def read_embedded_metadata(path) -> dict | None:
     return None
 
 
-def export_tflite(model, out_dir, fmt: str, size: int, source: str, representative=None) -> Path:
+def export_tflite(saved_model_dir, out_dir, fmt: str, size: int, source: str, representative=None) -> Path:
     """Converts, checks builtin-only ops, embeds metadata and writes `<name>.tflite` + `<name>.json`."""
-    content = convert(model, size, fmt, representative)
+    content = convert(saved_model_dir, fmt, representative)
     ops = check_builtin_only(content)
     floats = float_ops(content) if fmt == "tflite-int8-ptq" else []
     metadata = build_metadata(content, fmt, size, source, ops, floats)

@@ -1,0 +1,262 @@
+"""Checks every exported artifact against the float Keras model, each through its own runtime.
+
+    python -m export.verify --model default --artifacts dist/ [--images DIR] [--size 512] [--repeats 5]
+
+The same uint8 images (resized to cover size x size, so no runtime pads or letterboxes) go to the Keras
+model, the SavedModel (both signatures, loaded with `tf.saved_model.load` as TF Serving does) and every
+.tflite (ai-edge-litert, default delegates, as deployed). For each artifact: mean and max |alpha - float
+alpha|, SAD of that difference (sum / 1000, mean per image), the share of pixels whose trimap class differs
+from float (the segmentation-to-trimap decision must not flicker), median latency on 1 thread, file size.
+Prints a table and writes `DIR/verify.json`. Exit code 1 when a gate fails: the float artifacts (SavedModel,
+fp32, fp16) must reproduce the model; int8 PTQ is reported, not gated (it is expected to lose quality).
+Latency is only meaningful on a quiet machine (DESIGN.md section 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: mean |alpha difference| allowed per artifact kind; None: reported only.
+GATES = {"savedmodel": 1e-4, "savedmodel-bytes": 1e-4, "tflite-fp32": 1e-3, "tflite-fp16": 2e-2,
+         "tflite-int8-ptq": None}
+TFLITE_KINDS = {"alphanet_fp32.tflite": "tflite-fp32", "alphanet_fp16.tflite": "tflite-fp16",
+                "alphanet_int8_ptq.tflite": "tflite-int8-ptq"}
+
+
+def set_single_thread():
+    """1 intra-op thread for TensorFlow; must run before TensorFlow's first op (later it is ignored)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        print("verify: TensorFlow already initialised, Keras/SavedModel latency uses its threads", file=sys.stderr)
+
+
+def trimap_class(trimap: np.ndarray) -> np.ndarray:
+    """0 background, 1 unknown, 2 foreground; thresholds of `QuantizeTrimap` (tolerant of int8 rounding)."""
+    return (trimap >= 0.25).astype(np.uint8) + (trimap > 0.75).astype(np.uint8)
+
+
+def compare(ref: dict, out: dict) -> dict:
+    """Differences of one image's outputs from the float reference (maps (H, W) float32)."""
+    diff = np.abs(out["alpha"] - ref["alpha"])
+    result = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "sad": float(diff.sum() / 1000.0)}
+    if "trimap" in out:
+        result["trimap_disagreement"] = float(np.mean(trimap_class(out["trimap"]) != trimap_class(ref["trimap"])))
+    return result
+
+
+def _maps(outputs: dict) -> dict:
+    """Batch-1 outputs (1, H, W, 1) of any runtime -> {name: (H, W) float32}."""
+    return {k: np.asarray(v, np.float32).reshape(np.shape(v)[1:3]) for k, v in outputs.items()
+            if k in ("alpha", "trimap", "segmentation")}
+
+
+def keras_runner(model):
+    """The float reference, compiled once (eager calls would dominate the latency)."""
+    from alphanet_tf.runtimes import KerasRuntime
+
+    runtime = KerasRuntime(model)
+    return lambda img: _maps(runtime.predict(img[None].astype(np.float32)))
+
+
+def savedmodel_runners(version_dir):
+    """Both serving signatures of the SavedModel, loaded as TF Serving loads it."""
+    import tensorflow as tf
+
+    from alphanet_tf.imageio import encode_png
+
+    loaded = tf.saved_model.load(str(version_dir))
+    tensor_fn = loaded.signatures["serving_image_tensor"]
+    bytes_fn = loaded.signatures["serving_default"]
+
+    def run_tensor(img):
+        return _maps({k: v.numpy() for k, v in tensor_fn(image=tf.constant(img[None])).items()})
+
+    def run_bytes(img):
+        out = bytes_fn(image_bytes=tf.constant([encode_png(img)]))
+        return {"alpha": out["alpha"].numpy()[0, ..., 0]}
+
+    return {"savedmodel": run_tensor, "savedmodel-bytes": run_bytes}
+
+
+def tflite_runner(path, threads=1):
+    """A .tflite through the project's LiteRT runtime (it handles the uint8 input of the int8 model)."""
+    from alphanet_tf.runtimes import TFLiteRuntime
+
+    runtime = TFLiteRuntime(path, threads=threads)
+    return lambda img: _maps(runtime.predict(img[None].astype(np.float32)))
+
+
+def tflite_size(path) -> int:
+    """The fixed input side of a .tflite (its image input is (1, S, S, 3))."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return int(Interpreter(model_path=str(path)).get_input_details()[0]["shape"][1])
+
+
+def find_artifacts(artifacts_dir) -> list[tuple[str, Path]]:
+    """(kind, path) of every artifact `alphanet export` writes that exists under `artifacts_dir`
+    (the SavedModel once: `verify` checks both of its signatures)."""
+    from export.savedmodel import latest_version
+
+    found = []
+    version_dir = latest_version(artifacts_dir)
+    if version_dir is not None:
+        found.append(("savedmodel", version_dir))
+    found += [(kind, Path(artifacts_dir) / name) for name, kind in TFLITE_KINDS.items()
+              if (Path(artifacts_dir) / name).exists()]
+    return found
+
+
+def file_size(path) -> int:
+    """Bytes of a file, or of everything inside a folder (a SavedModel)."""
+    path = Path(path)
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def median_ms(fn, image, repeats: int) -> float:
+    """Median wall time of `fn(image)` after one warm-up call."""
+    fn(image)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn(image)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def _summarise(kind, path, per_image, latency, extra=None) -> dict:
+    keys = per_image[0].keys()
+    row = {"artifact": kind, "path": str(path), "file_bytes": file_size(path), "latency_ms": latency}
+    row.update({k: float(np.mean([r[k] for r in per_image])) for k in keys})
+    row["max_abs"] = float(max(r["max_abs"] for r in per_image))
+    gate = GATES.get(kind)
+    row["gate_mean_abs"] = gate
+    row["passed"] = gate is None or row["mean_abs"] <= gate
+    row.update(extra or {})
+    return row
+
+
+def _tflite_extra(kind, path) -> dict:
+    """Op checks repeated on the shipped file: builtin ops only, and the float ops left in int8."""
+    from export.tflite import check_builtin_only, float_ops
+
+    content = Path(path).read_bytes()
+    extra = {"ops": sorted(check_builtin_only(content))}
+    if "int8" in kind:
+        extra["float_ops"] = len(float_ops(content))
+    return extra
+
+
+def verify(model, artifacts_dir, images, repeats=5, model_path=None) -> dict:
+    """Runs the comparison; `images` are uint8 (S, S, 3) at the artifacts' size. Returns the report."""
+    reference = keras_runner(model)
+    refs = [reference(img) for img in images]
+    rows = [{"artifact": "keras (float reference)", "path": str(model_path or model.name),
+             "file_bytes": file_size(model_path) if model_path else None,
+             "latency_ms": median_ms(reference, images[0], repeats), "passed": True}]
+    runners = {}
+    for kind, path in find_artifacts(artifacts_dir):
+        if kind == "savedmodel":
+            runners.update({k: (path, fn) for k, fn in savedmodel_runners(path).items()})
+        else:
+            runners[kind] = (path, tflite_runner(path))
+    for kind, (path, fn) in runners.items():
+        per_image = [compare(ref, fn(img)) for ref, img in zip(refs, images)]
+        extra = _tflite_extra(kind, path) if kind.startswith("tflite") else None
+        rows.append(_summarise(kind, path, per_image, median_ms(fn, images[0], repeats), extra))
+    size = images[0].shape[0]
+    return {"size": size, "images": len(images), "threads": 1, "rows": rows,
+            "passed": all(r["passed"] for r in rows)}
+
+
+def format_table(report: dict) -> str:
+    """A plain-text table of the report (also valid Markdown)."""
+    header = ["artifact", "size MB", "latency ms", "alpha mean abs diff", "alpha max abs diff", "SAD diff",
+              "trimap disagree %", "gate"]
+    lines = [f"verify at {report['size']}x{report['size']}, {report['images']} images, 1 thread",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in report["rows"]:
+        mb = "" if r.get("file_bytes") is None else f"{r['file_bytes'] / 1e6:.2f}"
+        cells = [r["artifact"], mb, f"{r['latency_ms']:.1f}", _num(r.get("mean_abs"), "{:.2e}"),
+                 _num(r.get("max_abs"), "{:.3f}"), _num(r.get("sad"), "{:.4f}"),
+                 _num(r.get("trimap_disagreement"), "{:.2f}", scale=100), _gate(r)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _num(value, fmt, scale=1):
+    return "-" if value is None else fmt.format(value * scale)
+
+
+def _gate(row) -> str:
+    if "mean_abs" not in row:
+        return "reference"
+    if row.get("gate_mean_abs") is None:
+        return "reported"
+    return ("pass" if row["passed"] else "FAIL") + f" (<= {row['gate_mean_abs']:g})"
+
+
+def load_images(folder, size: int) -> list[np.ndarray]:
+    """uint8 (size, size, 3) images from `folder` (default: the repo's samples)."""
+    from export.calibration import SAMPLES_DIR, folder_images
+
+    images = folder_images(folder or SAMPLES_DIR, size)
+    if not images:
+        raise ValueError(f"no images found in {folder or SAMPLES_DIR}")
+    return images
+
+
+def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5) -> dict:
+    """Loads the model and the images, verifies, prints the table and writes `verify.json`."""
+    import keras
+
+    import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
+    from alphanet_tf.runtimes import resolve_model_path
+
+    model_path = resolve_model_path(model_arg)
+    model = keras.saving.load_model(str(model_path), compile=False)
+    tflites = [p for kind, p in find_artifacts(artifacts_dir) if kind.startswith("tflite")]
+    size = size or (tflite_size(tflites[0]) if tflites else 512)
+    report = verify(model, artifacts_dir, load_images(images_dir, size), repeats, model_path)
+    print(format_table(report))
+    (Path(artifacts_dir) / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m export.verify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="default", help="the float .keras model the artifacts came from")
+    parser.add_argument("--artifacts", required=True, metavar="DIR", help="the folder `alphanet export` wrote")
+    parser.add_argument("--images", metavar="DIR", help="images to compare on (default: the repo's samples)")
+    parser.add_argument("--size", type=int, help="side to compare at (default: the .tflite size, else 512)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per artifact (median)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    set_single_thread()
+    try:
+        report = run(args.model, args.artifacts, args.images, args.size, args.repeats)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"verify: {e}", file=sys.stderr)
+        return 1
+    if not report["passed"]:
+        print("verify: FAILED (an artifact does not reproduce the float model)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

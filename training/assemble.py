@@ -1,0 +1,66 @@
+"""Assembles trained stages into the AlphaNet that ships (no optimizer state, inference seg size).
+
+    python -m training.assemble --alphanet runs/end2end/best.keras --out alphanet_tf/assets/alphanet_default.keras
+    python -m training.assemble --segmentation runs/segmentation/best.keras --matting runs/matting/best.keras --out M.keras
+
+End-to-end training runs the segmentation net on the crop size; the shipped model uses `--seg-size` (320).
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, trimap_rate=None, max_radius=None):
+    import keras
+
+    import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
+    from alphanet_tf.models import AlphaNet
+
+    def load(path):
+        return keras.saving.load_model(path, compile=False)
+
+    settings = {}
+    if alphanet:
+        source = load(alphanet)
+        segmentation_net, matting_net = source.get_layer("segmentation_net"), source.get_layer("matting_net")
+        ed = source.get_layer("ed_trimap")
+        settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius}
+    else:
+        segmentation_net, matting_net = load(segmentation), load(matting)
+    if trimap_rate is not None:
+        settings["trimap_rate"] = trimap_rate
+    if max_radius is not None:
+        settings["max_radius"] = max_radius
+    model = AlphaNet(segmentation_net, matting_net, seg_size=seg_size, **settings)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, out)
+    return model
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alphanet", help="an AlphaNet checkpoint (e.g. the end2end run's best.keras)")
+    parser.add_argument("--segmentation", help="a SegmentationNet checkpoint")
+    parser.add_argument("--matting", help="a MattingNet checkpoint")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seg-size", type=int, default=320)
+    parser.add_argument("--trimap-rate", type=float)
+    parser.add_argument("--max-radius", type=int)
+    args = parser.parse_args(argv)
+    if not args.alphanet and not (args.segmentation and args.matting):
+        parser.error("give --alphanet, or both --segmentation and --matting")
+    assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size, args.trimap_rate,
+             args.max_radius)
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
