@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench,train]'
+	$(BIN)/pip install -q -e '.[test,bench,train,beam]'
+	# the official gRPC protos; its `tensorflow` requirement would add a second TensorFlow next to tensorflow-cpu
+	$(BIN)/pip install -q --no-deps tensorflow-serving-api==2.21.0
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -184,10 +184,11 @@ class SavedModelRuntime(Runtime):
             image, trimap = _find_inputs(spec)
             if image is None or len(spec) != (1 if trimap is None else 2):
                 continue
+            dtypes = {k: dtype for k, _, dtype in spec}
             if trimap is None and self._auto is None:
-                self._auto = (fn, image, None)
+                self._auto = (fn, image, None, dtypes)
             elif trimap is not None and self._given is None:
-                self._given = (fn, image, trimap)
+                self._given = (fn, image, trimap, dtypes)
         if self._auto is None and self._given is None:
             raise ModelError(f"{path}: no signature takes a float image tensor (found {', '.join(sigs) or 'none'})")
 
@@ -198,11 +199,20 @@ class SavedModelRuntime(Runtime):
         if entry is None:
             need = "a trimap input" if trimap is not None else "an image-only signature (it needs a trimap)"
             raise ModelError(f"{self.name} has no signature with {need}")
-        fn, image_key, trimap_key = entry
-        kwargs = {image_key: tf.constant(np.asarray(image, np.float32))}
+        fn, image_key, trimap_key, dtypes = entry
+        kwargs = {image_key: tf.constant(_as_dtype(image, dtypes[image_key]))}
         if trimap_key is not None:
-            kwargs[trimap_key] = tf.constant(np.asarray(trimap, np.float32))
+            kwargs[trimap_key] = tf.constant(_as_dtype(trimap, dtypes[trimap_key]))
         return _as_output_dict({k: v.numpy() for k, v in fn(**kwargs).items()})
+
+
+def _as_dtype(x, dtype: str) -> np.ndarray:
+    """Model-space values (images 0..255) as a signature's input dtype: uint8 inputs are rounded and
+    clipped, not wrapped around."""
+    x = np.asarray(x, np.float32)
+    if dtype == "uint8":
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return x.astype(dtype)
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:

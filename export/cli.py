@@ -19,7 +19,9 @@ from pathlib import Path
 
 from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, MULTIPLE
 
-FORMATS = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-ptq")
+FORMATS = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8-ptq", "tflite-int8-qat")
+#: written when --formats is not given (int8-qat too when there is a QAT model: --qat-model)
+DEFAULT_FORMATS = FORMATS[:4]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = """\
@@ -27,6 +29,7 @@ examples:
   alphanet export --model default --out dist/
   alphanet export --model best.keras --out dist/ --formats savedmodel
   alphanet export --model best.keras --out dist/ --formats tflite-int8-ptq --size 320 --calibration-images photos/
+  alphanet export --model default --qat-model runs/qat/qat.keras --out dist/ --formats tflite-int8-qat
   python -m export.verify --model best.keras --artifacts dist/      # verify again, e.g. on a quiet machine
 """
 
@@ -43,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default", metavar="PATH|default", help="the float .keras model")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    parser.add_argument("--formats", default=",".join(FORMATS), metavar="LIST",
-                        help=f"comma-separated, from: {', '.join(FORMATS)} (default: all)")
+    parser.add_argument("--formats", default=None, metavar="LIST",
+                        help=f"comma-separated, from: {', '.join(FORMATS)} (default: all but tflite-int8-qat, "
+                             "plus tflite-int8-qat when --qat-model is given)")
+    parser.add_argument("--qat-model", metavar="PATH",
+                        help="the quantization-aware model written by `alphanet qat` (OUT/qat.keras), for "
+                             "tflite-int8-qat; verified against --model")
     parser.add_argument("--size", type=int, default=512, metavar="PX",
                         help="fixed square input side of the TFLite models, a multiple of 32 (default 512)")
     parser.add_argument("--calibration-images", metavar="DIR",
@@ -52,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibration-count", type=int, default=64, metavar="N",
                         help="training composites added to the samples when no folder is given (default 64)")
     parser.add_argument("--verify-images", metavar="DIR", help="images to verify on (default: the samples)")
+    parser.add_argument("--verify-alphas", metavar="DIR",
+                        help="ground-truth alphas for --verify-images (matched by stem): turns on the SAD gates")
     parser.add_argument("--no-verify", action="store_true", help="skip the verification run at the end")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                         help=f"long side the SavedModel caps images to (default {DEFAULT_MAX_SIDE})")
@@ -112,12 +121,36 @@ def export_savedmodel(model, out, args) -> Path:
     return version_dir
 
 
+def load_qat_model(path):
+    """The QAT model of `alphanet qat` (registers export.qat's layers); UsageError when it is missing or
+    not a QAT model."""
+    from export import qat
+
+    if not Path(path).exists():
+        raise UsageError(f"--qat-model {path}: not found")
+    model = qat.load_qat_model(path)
+    if not qat.is_qat_model(model):
+        raise UsageError(f"--qat-model {path}: not a quantization-aware model (write one with `alphanet qat`)")
+    return model
+
+
+def export_qat_tflite(qat_model, out, args, source) -> Path:
+    """The QAT model at the fixed size, converted with its own FakeQuant ranges (no calibration data)."""
+    from export.tflite import export_tflite, write_fixed_savedmodel
+
+    with tempfile.TemporaryDirectory(prefix="alphanet_fixed_qat_") as tmp:
+        saved = write_fixed_savedmodel(qat_model, args.size, Path(tmp) / "fixed")
+        path = export_tflite(saved, out, "tflite-int8-qat", args.size, source)
+    print(f"tflite-int8-qat: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return path
+
+
 def export_tflites(model, out, formats, args, source) -> list[Path]:
     """One fixed-size SavedModel, converted to each TFLite format."""
     from export import calibration
     from export.tflite import FORMATS as TFLITE_FORMATS, export_tflite, write_fixed_savedmodel
 
-    wanted = [f for f in formats if f in TFLITE_FORMATS]
+    wanted = [f for f in formats if f in TFLITE_FORMATS and f != "tflite-int8-qat"]
     if not wanted:
         return []
     paths = []
@@ -141,6 +174,8 @@ def run_verify(model_path, out, args) -> int:
                "--size", str(args.size)]
     if args.verify_images:
         command += ["--images", args.verify_images]
+    if args.verify_alphas:
+        command += ["--alphas", args.verify_alphas]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run(command, env=env, check=False).returncode
 
@@ -149,15 +184,24 @@ def export(args) -> int:
     """Runs the whole export; returns the exit code."""
     from export.tflite import ConversionError
 
+    if args.formats is None:
+        args.formats = ",".join(DEFAULT_FORMATS + (("tflite-int8-qat",) if args.qat_model else ()))
     formats = parse_formats(args.formats)
     check_size(args.size)
+    if "tflite-int8-qat" in formats and not args.qat_model:
+        raise UsageError("tflite-int8-qat needs --qat-model PATH (the qat.keras written by `alphanet qat`)")
+    if args.verify_alphas and not args.verify_images:
+        raise UsageError("--verify-alphas needs --verify-images")
     model, model_path = load_model(args.model)
+    qat_model = load_qat_model(args.qat_model) if "tflite-int8-qat" in formats else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         if "savedmodel" in formats:
             export_savedmodel(model, out, args)
         export_tflites(model, out, formats, args, source=describe_source(model_path))
+        if qat_model is not None:
+            export_qat_tflite(qat_model, out, args, source=describe_source(args.qat_model))
     except (ConversionError, AssertionError) as e:
         print(f"alphanet export: {e}", file=sys.stderr)
         return 1

@@ -1,14 +1,22 @@
 """Checks every exported artifact against the float Keras model, each through its own runtime.
 
-    python -m export.verify --model default --artifacts dist/ [--images DIR] [--size 512] [--repeats 5]
+    python -m export.verify --model default --artifacts dist/ [--images DIR [--alphas DIR]] [--size 512]
 
 The same uint8 images (resized to cover size x size, so no runtime pads or letterboxes) go to the Keras
 model, the SavedModel (both signatures, loaded with `tf.saved_model.load` as TF Serving does) and every
 .tflite (ai-edge-litert, default delegates, as deployed). For each artifact: mean and max |alpha - float
 alpha|, SAD of that difference (sum / 1000, mean per image), the share of pixels whose trimap class differs
 from float (the segmentation-to-trimap decision must not flicker), median latency on 1 thread, file size.
-Prints a table and writes `DIR/verify.json`. Exit code 1 when a gate fails: the float artifacts (SavedModel,
-fp32, fp16) must reproduce the model; int8 PTQ is reported, not gated (it is expected to lose quality).
+Prints a table and writes `DIR/verify.json`. Exit code 1 when a gate fails.
+
+Gates:
+- the float artifacts (SavedModel, fp32, fp16) reproduce the model: mean |alpha difference| at most
+  1e-4 / 1e-3 / 2e-2;
+- with ground truth (`--alphas`, matched to `--images` by stem), the quality gates: each artifact's SAD
+  against the ground truth at most 0.5 % above the float model's for SavedModel / fp32 / fp16, at most
+  5 % above for int8 QAT; int8 PTQ is reported, not gated (it is expected to lose quality);
+- without ground truth, int8 QAT against the float model instead: sum |alpha - float alpha| at most 5 % of
+  sum float alpha (`rel_l1`).
 Latency is only meaningful on a quiet machine (DESIGN.md section 5).
 """
 
@@ -23,11 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-#: mean |alpha difference| allowed per artifact kind; None: reported only.
+#: mean |alpha difference| allowed per artifact kind; None: not gated on it.
 GATES = {"savedmodel": 1e-4, "savedmodel-bytes": 1e-4, "tflite-fp32": 1e-3, "tflite-fp16": 2e-2,
-         "tflite-int8-ptq": None}
+         "tflite-int8-ptq": None, "tflite-int8-qat": None}
+#: with ground truth: relative SAD increase over the float model's SAD allowed (0.05 = 5 %); None: reported.
+SAD_GATES = {"savedmodel": 0.005, "savedmodel-bytes": 0.005, "tflite-fp32": 0.005, "tflite-fp16": 0.005,
+             "tflite-int8-ptq": None, "tflite-int8-qat": 0.05}
+#: without ground truth: sum |alpha - float alpha| / sum float alpha allowed.
+REL_L1_GATES = {"tflite-int8-qat": 0.05}
 TFLITE_KINDS = {"alphanet_fp32.tflite": "tflite-fp32", "alphanet_fp16.tflite": "tflite-fp16",
-                "alphanet_int8_ptq.tflite": "tflite-int8-ptq"}
+                "alphanet_int8_ptq.tflite": "tflite-int8-ptq", "alphanet_int8_qat.tflite": "tflite-int8-qat"}
 
 
 def set_single_thread():
@@ -46,10 +59,15 @@ def trimap_class(trimap: np.ndarray) -> np.ndarray:
     return (trimap >= 0.25).astype(np.uint8) + (trimap > 0.75).astype(np.uint8)
 
 
-def compare(ref: dict, out: dict) -> dict:
-    """Differences of one image's outputs from the float reference (maps (H, W) float32)."""
+def compare(ref: dict, out: dict, gt=None) -> dict:
+    """Differences of one image's outputs from the float reference (maps (H, W) float32), and with a
+    ground-truth alpha `gt` (H, W) in [0, 1] the SAD of both against it."""
     diff = np.abs(out["alpha"] - ref["alpha"])
-    result = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "sad": float(diff.sum() / 1000.0)}
+    result = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "sad": float(diff.sum() / 1000.0),
+              "l1": float(diff.sum()), "float_l1": float(np.abs(ref["alpha"]).sum())}
+    if gt is not None:
+        result["sad_gt"] = float(np.abs(out["alpha"] - gt).sum() / 1000.0)
+        result["float_sad_gt"] = float(np.abs(ref["alpha"] - gt).sum() / 1000.0)
     if "trimap" in out:
         result["trimap_disagreement"] = float(np.mean(trimap_class(out["trimap"]) != trimap_class(ref["trimap"])))
     return result
@@ -136,13 +154,33 @@ def median_ms(fn, image, repeats: int) -> float:
 
 
 def _summarise(kind, path, per_image, latency, extra=None) -> dict:
-    keys = per_image[0].keys()
+    keys = [k for k in per_image[0] if k not in ("l1", "float_l1", "sad_gt", "float_sad_gt")]
     row = {"artifact": kind, "path": str(path), "file_bytes": file_size(path), "latency_ms": latency}
     row.update({k: float(np.mean([r[k] for r in per_image])) for k in keys})
     row["max_abs"] = float(max(r["max_abs"] for r in per_image))
+    row["rel_l1"] = float(sum(r["l1"] for r in per_image) / max(sum(r["float_l1"] for r in per_image), 1e-12))
+    failures = []
     gate = GATES.get(kind)
     row["gate_mean_abs"] = gate
-    row["passed"] = gate is None or row["mean_abs"] <= gate
+    if gate is not None and row["mean_abs"] > gate:
+        failures.append(f"mean |alpha diff| {row['mean_abs']:.2e} > {gate:g}")
+    if "sad_gt" in per_image[0]:
+        row["sad_gt"] = float(np.mean([r["sad_gt"] for r in per_image]))
+        float_sad = float(np.mean([r["float_sad_gt"] for r in per_image]))
+        row["float_sad_gt"] = float_sad
+        row["sad_gt_increase"] = row["sad_gt"] / float_sad - 1.0 if float_sad > 0 else (
+            0.0 if row["sad_gt"] == 0 else float("inf"))
+        row["gate_sad_increase"] = SAD_GATES.get(kind)
+        if row["gate_sad_increase"] is not None and row["sad_gt_increase"] > row["gate_sad_increase"]:
+            failures.append(f"SAD {row['sad_gt']:.3f} is {100 * row['sad_gt_increase']:.2f} % above float's "
+                            f"{float_sad:.3f} (gate {100 * row['gate_sad_increase']:g} %)")
+    else:
+        row["gate_rel_l1"] = REL_L1_GATES.get(kind)
+        if row["gate_rel_l1"] is not None and row["rel_l1"] > row["gate_rel_l1"]:
+            failures.append(f"sum |alpha - float alpha| is {100 * row['rel_l1']:.2f} % of float's "
+                            f"(gate {100 * row['gate_rel_l1']:g} %)")
+    row["failures"] = failures
+    row["passed"] = not failures
     row.update(extra or {})
     return row
 
@@ -158,10 +196,12 @@ def _tflite_extra(kind, path) -> dict:
     return extra
 
 
-def verify(model, artifacts_dir, images, repeats=5, model_path=None) -> dict:
-    """Runs the comparison; `images` are uint8 (S, S, 3) at the artifacts' size. Returns the report."""
+def verify(model, artifacts_dir, images, repeats=5, model_path=None, alphas=None) -> dict:
+    """Runs the comparison; `images` are uint8 (S, S, 3) at the artifacts' size, `alphas` (optional) their
+    ground-truth mattes float32 (S, S) in [0, 1]. Returns the report."""
     reference = keras_runner(model)
     refs = [reference(img) for img in images]
+    gts = alphas if alphas is not None else [None] * len(images)
     rows = [{"artifact": "keras (float reference)", "path": str(model_path or model.name),
              "file_bytes": file_size(model_path) if model_path else None,
              "latency_ms": median_ms(reference, images[0], repeats), "passed": True}]
@@ -172,25 +212,33 @@ def verify(model, artifacts_dir, images, repeats=5, model_path=None) -> dict:
         else:
             runners[kind] = (path, tflite_runner(path))
     for kind, (path, fn) in runners.items():
-        per_image = [compare(ref, fn(img)) for ref, img in zip(refs, images)]
+        per_image = [compare(ref, fn(img), gt) for ref, img, gt in zip(refs, images, gts)]
         extra = _tflite_extra(kind, path) if kind.startswith("tflite") else None
         rows.append(_summarise(kind, path, per_image, median_ms(fn, images[0], repeats), extra))
     size = images[0].shape[0]
-    return {"size": size, "images": len(images), "threads": 1, "rows": rows,
+    if alphas is not None:
+        rows[0]["sad_gt"] = float(np.mean([np.abs(r["alpha"] - gt).sum() / 1000.0 for r, gt in zip(refs, alphas)]))
+    return {"size": size, "images": len(images), "threads": 1, "ground_truth": alphas is not None, "rows": rows,
             "passed": all(r["passed"] for r in rows)}
 
 
 def format_table(report: dict) -> str:
     """A plain-text table of the report (also valid Markdown)."""
     header = ["artifact", "size MB", "latency ms", "alpha mean abs diff", "alpha max abs diff", "SAD diff",
-              "trimap disagree %", "gate"]
+              "trimap disagree %"] + (["SAD vs GT", "SAD vs float %"] if report.get("ground_truth") else
+                                      ["L1 vs float %"]) + ["gate"]
     lines = [f"verify at {report['size']}x{report['size']}, {report['images']} images, 1 thread",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in report["rows"]:
         mb = "" if r.get("file_bytes") is None else f"{r['file_bytes'] / 1e6:.2f}"
         cells = [r["artifact"], mb, f"{r['latency_ms']:.1f}", _num(r.get("mean_abs"), "{:.2e}"),
                  _num(r.get("max_abs"), "{:.3f}"), _num(r.get("sad"), "{:.4f}"),
-                 _num(r.get("trimap_disagreement"), "{:.2f}", scale=100), _gate(r)]
+                 _num(r.get("trimap_disagreement"), "{:.2f}", scale=100)]
+        if report.get("ground_truth"):
+            cells += [_num(r.get("sad_gt"), "{:.3f}"), _num(r.get("sad_gt_increase"), "{:+.2f}", scale=100)]
+        else:
+            cells += [_num(r.get("rel_l1"), "{:.2f}", scale=100)]
+        cells.append(_gate(r))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -202,9 +250,16 @@ def _num(value, fmt, scale=1):
 def _gate(row) -> str:
     if "mean_abs" not in row:
         return "reference"
-    if row.get("gate_mean_abs") is None:
+    limits = []
+    if row.get("gate_mean_abs") is not None:
+        limits.append(f"diff <= {row['gate_mean_abs']:g}")
+    if row.get("gate_sad_increase") is not None:
+        limits.append(f"SAD <= float +{100 * row['gate_sad_increase']:g} %")
+    if row.get("gate_rel_l1") is not None:
+        limits.append(f"L1 <= {100 * row['gate_rel_l1']:g} % of float")
+    if not limits:
         return "reported"
-    return ("pass" if row["passed"] else "FAIL") + f" (<= {row['gate_mean_abs']:g})"
+    return ("pass" if row["passed"] else "FAIL") + f" ({', '.join(limits)})"
 
 
 def load_images(folder, size: int) -> list[np.ndarray]:
@@ -217,7 +272,23 @@ def load_images(folder, size: int) -> list[np.ndarray]:
     return images
 
 
-def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5) -> dict:
+def load_alphas(images_dir, alphas_dir, size: int) -> list[np.ndarray]:
+    """Ground-truth alphas float32 (size, size) in [0, 1] for every image of `images_dir`, matched by stem
+    and resized exactly as `load_images` resizes the images (cover, then centre crop)."""
+    from alphanet_tf.imageio import cover, list_images, read_image
+
+    by_stem = {p.stem: p for p in list_images(Path(alphas_dir), recursive=True)}
+    alphas = []
+    for path in list_images(Path(images_dir), recursive=True):
+        if path.stem not in by_stem:
+            raise ValueError(f"no ground-truth alpha for {path.name} in {alphas_dir}")
+        alpha = read_image(by_stem[path.stem])[0]
+        alpha = alpha[..., 0] if alpha.ndim == 3 else alpha
+        alphas.append(cover(np.repeat(alpha[..., None], 3, axis=-1), (size, size))[..., 0].astype(np.float32) / 255.0)
+    return alphas
+
+
+def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_dir=None) -> dict:
     """Loads the model and the images, verifies, prints the table and writes `verify.json`."""
     import keras
 
@@ -228,7 +299,15 @@ def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5) -> dict
     model = keras.saving.load_model(str(model_path), compile=False)
     tflites = [p for kind, p in find_artifacts(artifacts_dir) if kind.startswith("tflite")]
     size = size or (tflite_size(tflites[0]) if tflites else 512)
-    report = verify(model, artifacts_dir, load_images(images_dir, size), repeats, model_path)
+    images = load_images(images_dir, size)
+    alphas = None
+    if alphas_dir:
+        if not images_dir:
+            raise ValueError("--alphas needs --images (the ground truth of those images)")
+        alphas = load_alphas(images_dir, alphas_dir, size)
+        if len(alphas) != len(images):
+            raise ValueError(f"{len(images)} images but {len(alphas)} ground-truth alphas")
+    report = verify(model, artifacts_dir, images, repeats, model_path, alphas)
     print(format_table(report))
     (Path(artifacts_dir) / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -239,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="default", help="the float .keras model the artifacts came from")
     parser.add_argument("--artifacts", required=True, metavar="DIR", help="the folder `alphanet export` wrote")
     parser.add_argument("--images", metavar="DIR", help="images to compare on (default: the repo's samples)")
+    parser.add_argument("--alphas", metavar="DIR", help="ground-truth alphas of --images (by stem): SAD gates")
     parser.add_argument("--size", type=int, help="side to compare at (default: the .tflite size, else 512)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per artifact (median)")
     return parser
@@ -248,12 +328,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     set_single_thread()
     try:
-        report = run(args.model, args.artifacts, args.images, args.size, args.repeats)
+        report = run(args.model, args.artifacts, args.images, args.size, args.repeats, args.alphas)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"verify: {e}", file=sys.stderr)
         return 1
     if not report["passed"]:
-        print("verify: FAILED (an artifact does not reproduce the float model)", file=sys.stderr)
+        for row in report["rows"]:
+            for failure in row.get("failures", []):
+                print(f"verify: FAILED {row['artifact']}: {failure}", file=sys.stderr)
         return 1
     return 0
 

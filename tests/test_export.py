@@ -147,6 +147,17 @@ def test_serving_image_tensor_matches_keras(exported):
         np.testing.assert_allclose(result[name].numpy(), expected[name], atol=1e-4)
 
 
+def test_exported_savedmodel_runs_in_the_savedmodel_runtime(exported):
+    """`alphanet matte --model DIR/savedmodel/alphanet/1` picks the uint8 `serving_image_tensor` signature
+    and must feed it uint8 (float32 raised a dtype error)."""
+    from alphanet_tf.runtimes import SavedModelRuntime
+
+    model, out = exported
+    image = sample_images(SIZE)[0]
+    result = SavedModelRuntime(out / "savedmodel" / "alphanet" / "1").predict(image[None].astype(np.float32))
+    np.testing.assert_allclose(result["alpha"], keras_outputs(model, image)["alpha"], atol=1e-4)
+
+
 @pytest.mark.parametrize("fmt", list(TFLITE))
 def test_tflite_has_only_builtin_ops(exported, fmt):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -248,3 +248,38 @@ def test_pseudo_label_one_image():
     assert ((teacher > 0.5) == (mask > 0)).mean() > 0.9
     a = a8[..., None] / 255.0
     assert np.abs(a * fg + (1 - a) * bg - image).mean() < 3.0
+
+
+# ----------------------------------------------------------------------------------- validation folders
+
+def test_cutout_composite_keeps_the_exact_alpha():
+    from training.data.validation_folders import composite_cutout
+
+    rgba = np.zeros((40, 20, 4), np.uint8)
+    rgba[..., 0] = 255  # red object
+    rgba[10:30, 5:15, 3] = 255  # opaque core, transparent border
+    rgba[10:30, 4, 3] = 128  # a half-transparent column
+    background = np.full((100, 200, 3), 40, np.uint8)
+    image, alpha = composite_cutout(rgba, background, np.random.default_rng(0))
+    assert image.shape == (256, 512, 3) and alpha.shape == (256, 512)  # long side 512
+    opaque = alpha == 255
+    assert opaque.any() and (image[opaque] == [255, 0, 0]).all()
+    assert (image[alpha == 0] == 40).all()
+    a = alpha[alpha > 0] / 255.0  # composite = alpha x red + (1 - alpha) x grey, channel by channel
+    assert np.allclose(image[alpha > 0][:, 0], a * 255 + (1 - a) * 40, atol=1)
+
+
+def test_validation_folders_hold_only_validation_stems(tmp_path):
+    from training.data.validation_folders import write_alphamatting, write_people
+
+    splits = get_splits(ROOT)
+    val = splits["alphamatting"]["val"][:2]
+    assert write_alphamatting(ROOT, tmp_path / "am", val) == 2
+    for sub in ("images", "alphas", "trimaps"):
+        assert sorted(p.stem for p in (tmp_path / "am" / sub).iterdir()) == sorted(val)
+    stem = splits["pennfudan"]["val"][0]
+    write_people(ROOT, tmp_path / "pf", "pennfudan", [stem])
+    from PIL import Image
+    image = Image.open(next((tmp_path / "pf" / "images").iterdir()))
+    mask = np.asarray(Image.open(tmp_path / "pf" / "masks" / f"{stem}.png"))
+    assert mask.shape == (image.height, image.width) and set(np.unique(mask)) == {0, 255}
