@@ -1,6 +1,6 @@
 """Catalogue-scale matting on Apache Beam: file patterns -> RunInference -> PNGs and a JSON-lines manifest.
 
-    python -m alphanet_tf.beam --input 'photos/*.jpg' --output out/ --model default|PATH
+    alphanet beam --input 'photos/*.jpg' --output out/ --model default|PATH
         [--output-kind rgba|alpha] [--min-batch 1 --max-batch 8] [--runner DirectRunner] [Beam options]
 
 The same promises as `alphanet matte`, at a scale where one bad file must not cost a day's job: every input
@@ -326,7 +326,7 @@ def build(p, patterns, out_prefix, model="default", kind="rgba", min_batch=1, ma
 
 def _parser():
     ap = argparse.ArgumentParser(
-        prog="python -m alphanet_tf.beam",
+        prog="alphanet beam",
         description="Matte a catalogue with Apache Beam: PNGs and manifest.jsonl under --output. Options not "
                     "listed here (--runner, --project, --temp_location, ...) go to Beam's PipelineOptions.")
     ap.add_argument("--input", action="append", default=[], metavar="PATTERN",

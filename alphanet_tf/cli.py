@@ -26,6 +26,8 @@ DISPATCH = {
     "train": "training.cli",
     "qat": "export.qat",
     "export": "export.cli",
+    "verify-export": "export.verify",
+    "beam": "alphanet_tf.beam",
 }
 OUTPUTS = ("alpha", "rgba", "composite", "trimap")
 STDIO = "-"
@@ -44,11 +46,11 @@ examples:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alphanet",
-        description="Automatic image matting (AlphaNet). Subcommands: matte, eval, train, qat, export.",
+        description="Automatic image matting (AlphaNet). Subcommands: matte, eval, train, qat, export, verify-export, beam.",
         epilog="Run 'alphanet matte --help' for the matting options.",
     )
     parser.add_argument("--version", action="version", version=f"alphanet {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{matte,eval,train,qat,export}")
+    sub = parser.add_subparsers(dest="command", metavar="{matte,eval,train,qat,export,verify-export,beam}")
     m = sub.add_parser(
         "matte",
         help="cut out the foreground of images",
@@ -90,9 +92,13 @@ def _dispatch(command: str, argv: list[str]) -> int:
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
             print(f"alphanet {command}: not available ({module_name} is not installed)", file=sys.stderr)
-            return 2
-        raise
-    result = module.main(argv)
+        else:  # an optional dependency, e.g. apache_beam for `alphanet beam` (the `beam` extra)
+            print(f"alphanet {command}: needs the package {e.name!r}, which is not installed", file=sys.stderr)
+        return 2
+    try:
+        result = module.main(argv)
+    except SystemExit as e:  # argparse's --help and usage errors in the subcommand
+        result = e.code if e.code is None or isinstance(e.code, int) else 1
     return int(result or 0)
 
 

@@ -1,7 +1,7 @@
 """Deployment artifacts for AlphaNet: SavedModel for TF Serving, TFLite fp32 / fp16 / int8, and their checks.
 
     alphanet export --model default --out dist/          # or: python -m export ...
-    python -m export.verify --model default --artifacts dist/
+    alphanet verify-export --model default --artifacts dist/
 
 Modules: `savedmodel` (serving graph and TF Serving config), `tflite` (converters, op checks, metadata),
 `calibration` (representative images for int8), `verify` (every artifact against the float Keras model),

@@ -30,7 +30,7 @@ examples:
   alphanet export --model best.keras --out dist/ --formats savedmodel
   alphanet export --model best.keras --out dist/ --formats tflite-int8-ptq --size 320 --calibration-images photos/
   alphanet export --model default --qat-model runs/qat/qat.keras --out dist/ --formats tflite-int8-qat
-  python -m export.verify --model best.keras --artifacts dist/      # verify again, e.g. on a quiet machine
+  alphanet verify-export --model best.keras --artifacts dist/   # verify again, e.g. on a quiet machine
 """
 
 

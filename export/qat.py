@@ -734,6 +734,7 @@ def compile_for_fine_tune(model, config):
     """Adam with a cosine decay; the end2end losses (matting loss on alpha, optional focal + dice on the
     segmentation, which the QAT segmentation net needs to adapt: no gradient reaches it through the ED layer)."""
     from alphanet_tf.losses import FocalDiceLoss, MattingLoss
+    from training.callbacks import loss_view
     from training.stages import _AlphaMAE
 
     steps = config["epochs"] * config["steps_per_epoch"]
@@ -746,8 +747,10 @@ def compile_for_fine_tune(model, config):
         weights["segmentation"] = config["segmentation_loss_weight"]
     else:
         model.get_layer("segmentation_net").trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, loss_weights=weights,
-                  metrics={"alpha": [_AlphaMAE()]}, jit_compile=False)
+    view = loss_view(model, loss)  # the trimap has no loss: train a view without it (same weights)
+    view.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, loss_weights=weights,
+                 metrics={"alpha": [_AlphaMAE()]}, jit_compile=False)
+    return view
 
 
 def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
@@ -758,7 +761,7 @@ def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
     """
     import yaml
 
-    from training.callbacks import LearningCurvePlot
+    from training.callbacks import LearningCurvePlot, SaveBestModel
     from training.train import resume_point
 
     out = Path(out)
@@ -775,7 +778,7 @@ def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
     else:
         seen = calibrate(qat, (x for x, _ in train.take(config["calibration_batches"])))
         print(f"qat: calibrated the activation ranges on {seen} batches", flush=True)
-    compile_for_fine_tune(qat, config)
+    trainer = compile_for_fine_tune(qat, config)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
                                          delete_checkpoint=True),
@@ -784,10 +787,9 @@ def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
         LearningCurvePlot(out / "log.csv", out / "learning_curve.png"),
     ]
     if val is not None:
-        callbacks.insert(1, keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss",
-                                                            save_best_only=True))
+        callbacks.insert(1, SaveBestModel(qat, out / "best.keras", monitor="val_loss"))
     start = time.time()
-    history = qat.fit(train, validation_data=val, epochs=config["epochs"], steps_per_epoch=config["steps_per_epoch"],
+    history = trainer.fit(train, validation_data=val, epochs=config["epochs"], steps_per_epoch=config["steps_per_epoch"],
                       callbacks=callbacks, verbose=verbose)
     qat.save(out / "qat.keras")
     summary = {"wall_seconds": round(time.time() - start, 1), "epochs": config["epochs"],

@@ -1,6 +1,6 @@
 """Checks every exported artifact against the float Keras model, each through its own runtime.
 
-    python -m export.verify --model default --artifacts dist/ [--images DIR [--alphas DIR]] [--size 512]
+    alphanet verify-export --model default --artifacts dist/ [--images DIR [--alphas DIR]] [--size 512]
 
 The same uint8 images (resized to cover size x size, so no runtime pads or letterboxes) go to the Keras
 model, the SavedModel (both signatures, loaded with `tf.saved_model.load` as TF Serving does) and every
@@ -314,7 +314,7 @@ def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="alphanet verify-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="default", help="the float .keras model the artifacts came from")
     parser.add_argument("--artifacts", required=True, metavar="DIR", help="the folder `alphanet export` wrote")
     parser.add_argument("--images", metavar="DIR", help="images to compare on (default: the repo's samples)")

@@ -14,7 +14,7 @@ from alphanet_tf.imageio import read_image  # noqa: E402
 from alphanet_tf.inference import predict  # noqa: E402
 from alphanet_tf.preprocess import prepare, restore  # noqa: E402
 from alphanet_tf.runtimes import load_runtime  # noqa: E402
-from test_inference import photo, tiny_model_path  # noqa: E402,F401  (the shared session fixture)
+from tests.test_inference import photo  # noqa: E402
 
 SIZES = [(64, 96), (50, 70), (120, 80), (33, 200), (96, 96), (40, 41)]
 BAD = {"empty.jpg": "empty file (0 bytes)", "text.jpg": "not an image", "trunc.jpg": "truncated"}

@@ -9,18 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import test_inference
 from alphanet_tf import cli, inference
 from alphanet_tf.runtimes import load_runtime
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory):
-    """The tiny AlphaNet of test_inference.py, saved once per session and shared by both files."""
-    path = tmp_path_factory.getbasetemp() / "tiny_alphanet.keras"
-    if not path.exists():
-        test_inference.save_tiny_alphanet(path)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -232,3 +222,9 @@ def test_dispatch_passes_the_rest_of_argv(monkeypatch):
     monkeypatch.setitem(cli.DISPATCH, "train", "fake_alphanet_sub")
     assert run("train", "--config", "x.yaml") == 3
     assert seen["argv"] == ["--config", "x.yaml"]
+
+
+def test_verify_export_is_a_subcommand(capsys):
+    assert run("verify-export", "--help") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: alphanet verify-export") and "--artifacts" in out

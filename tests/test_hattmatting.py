@@ -273,3 +273,29 @@ def test_stage_builder_trains_on_the_matting_pipeline_form():
     assert {"loss", "alpha_mae", "adv_loss", "d_loss", "val_loss", "val_alpha_mae"} <= set(history.history)
     frozen = [l for l in model.generator.layers if isinstance(l, keras.layers.BatchNormalization) and not l.trainable]
     assert frozen  # freeze_backbone_bn applied to the backbone
+
+
+def test_stage_defaults_use_the_hybrid_loss_constants_and_the_cli_knows_the_stage():
+    from alphanet_tf.losses_hatt import ADVERSARIAL_WEIGHT, MSE_WEIGHT, SSIM_WEIGHT
+    from training.cli import build_parser
+    from training.stages import BUILDERS
+
+    assert (HATT_DEFAULTS["mse_weight"], HATT_DEFAULTS["ssim_weight"], HATT_DEFAULTS["adversarial_weight"]) == (
+        MSE_WEIGHT, SSIM_WEIGHT, ADVERSARIAL_WEIGHT)
+    assert build_parser().parse_args(["hattmatting", "--out", "x"]).stage == "hattmatting"
+    assert "hattmatting" in BUILDERS
+
+
+def test_a_saved_hattmatting_net_runs_through_the_matter(tmp_path):
+    """The CLI, evaluator and exporter load models through `Matter`; in a fresh process (where nothing has
+    imported the HAttMatting layers yet) a saved HAttMattingNet must load there."""
+    import subprocess
+    import sys
+
+    HAttMattingNet(weights=None).save(tmp_path / "hatt.keras")
+    code = ("import numpy as np; from alphanet_tf import Matter; "
+            f"a = Matter({str(tmp_path / 'hatt.keras')!r}, threads=1).matte(np.zeros((40, 56, 3), np.uint8)); "
+            "print(a.shape, a.dtype)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("(40, 56) float32")

@@ -33,15 +33,6 @@ def save_tiny_alphanet(path):
 
 
 @pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory):
-    """The tiny model, saved once per session (test_cli.py reuses the same file)."""
-    path = tmp_path_factory.getbasetemp() / "tiny_alphanet.keras"
-    if not path.exists():
-        save_tiny_alphanet(path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def matter(tiny_model_path):
     return Matter(tiny_model_path, threads=1)
 

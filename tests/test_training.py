@@ -69,3 +69,30 @@ def test_killed_run_resumes_mid_epoch(tmp_path):
     assert (out / "learning_curve.png").stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 16
+
+
+def test_end2end_stage_trains_only_the_matting_loss_and_saves_a_full_alphanet(tiny_model_path, tmp_path):
+    """Keras 3 wants a target per output: the stage trains a view without the trimap/segmentation outputs,
+    and best.keras / final.keras are still the whole AlphaNet (what `training.assemble --alphanet` reads)."""
+    import keras
+    import numpy as np
+
+    import alphanet_tf.layers  # noqa: F401
+    from training.train import run
+
+    tiny = keras.saving.load_model(tiny_model_path, compile=False)
+    for name in ("segmentation_net", "matting_net"):
+        tiny.get_layer(name).save(tmp_path / f"{name}.keras")
+    config = load_config("end2end", None, {
+        "segmentation": str(tmp_path / "segmentation_net.keras"), "matting": str(tmp_path / "matting_net.keras"),
+        "size": 64, "seg_size": 64, "batch_size": 2, "epochs": 1, "steps_per_epoch": 2, "val_size": 2})
+    assert config["segmentation_loss_weight"] == 0  # the paper: only the matting loss flows back
+    history = run(config, tmp_path / "run", verbose=0)
+    assert np.isfinite(history.history["val_loss"][0])
+    for file in ("best.keras", "final.keras"):
+        model = keras.saving.load_model(tmp_path / "run" / file, compile=False)
+        assert set(model.output_names) == {"alpha", "trimap", "segmentation"}
+    final = keras.saving.load_model(tmp_path / "run" / "final.keras", compile=False)
+    changed = lambda net: any(not np.array_equal(a, b) for a, b in zip(  # noqa: E731
+        final.get_layer(net).get_weights(), tiny.get_layer(net).get_weights()))
+    assert changed("matting_net") and not changed("segmentation_net")

@@ -1,9 +1,49 @@
-"""Callbacks beyond Keras' own: a learning-curve plot written when training ends."""
+"""Callbacks beyond Keras' own: the best model saved apart from the trained view, a learning-curve plot."""
 
 import csv
+import math
+import os
 from pathlib import Path
 
 import keras
+
+
+def loss_view(model, loss_names):
+    """`model` itself, or a functional view of it with only the outputs in `loss_names` (same weights).
+
+    Keras 3 wants a target for every output of a dict-output model, even one without a loss (AlphaNet's
+    trimap, and its segmentation when only the matting loss flows back): train the view instead.
+    """
+    if set(model.output_names) <= set(loss_names):
+        return model
+    image = keras.Input(shape=model.input_shape[1:], name="image")
+    outputs = model(image)
+    return keras.Model(image, {k: outputs[k] for k in loss_names}, name=f"{model.name}_training_view")
+
+
+class SaveBestModel(keras.callbacks.Callback):
+    """Saves `model` (not necessarily the one being fit: the full model behind a `loss_view`) to `path`
+    whenever `monitor` improves; written to a temporary file and renamed, so a kill never leaves half a file.
+    """
+
+    def __init__(self, model, path, monitor="val_loss"):
+        super().__init__()
+        self.to_save, self.path, self.monitor = model, Path(path), monitor
+        self.best = math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not value < self.best:
+            return
+        self.best = float(value)
+        # Saved into a side folder under the final name, then renamed: also moves files a model's `save`
+        # writes beside the main one (HAttGAN's `<stem>_discriminator.keras`) under their right names.
+        tmp_dir = self.path.parent / f".{self.path.stem}.saving"
+        tmp_dir.mkdir(exist_ok=True)
+        self.to_save.save(tmp_dir / self.path.name)
+        for file in tmp_dir.iterdir():
+            os.replace(file, self.path.parent / file.name)
+        tmp_dir.rmdir()
 
 
 class LearningCurvePlot(keras.callbacks.Callback):
@@ -35,8 +75,10 @@ def write_learning_curve(csv_path, png_path):
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in rows[0]:
-        if "loss" in key:
-            ax.plot(epochs, [float(r[key]) for r in rows], label=key, marker=".")
+        if "loss" in key:  # CSVLogger writes "NA" for a metric an epoch did not log (a resumed run)
+            points = [(e, float(r[key])) for e, r in zip(epochs, rows) if r.get(key) not in (None, "", "NA")]
+            if points:
+                ax.plot(*zip(*points), label=key, marker=".")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

@@ -1,4 +1,4 @@
-"""`alphanet train segmentation|matting|end2end --config CONFIG --out DIR` (also `python -m training`)."""
+"""`alphanet train segmentation|matting|end2end|hattmatting --config CONFIG --out DIR` (also `python -m training`)."""
 
 import argparse
 import os
@@ -8,6 +8,7 @@ EXAMPLES = """examples:
   alphanet train segmentation --config training/configs/segmentation.yaml --out runs/segmentation
   alphanet train matting --config training/configs/matting.yaml --out runs/matting
   alphanet train end2end --config training/configs/end2end.yaml --out runs/end2end
+  alphanet train hattmatting --config training/configs/hattmatting.yaml --out runs/hattmatting
 Re-running the same command after a kill resumes from runs/<name>/backup.
 """
 
@@ -15,7 +16,7 @@ Re-running the same command after a kill resumes from runs/<name>/backup.
 def build_parser():
     parser = argparse.ArgumentParser(prog="alphanet train", description="Train one AlphaNet stage.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["segmentation", "matting", "end2end"])
+    parser.add_argument("stage", choices=["segmentation", "matting", "end2end", "hattmatting"])
     parser.add_argument("--config", help="YAML config (defaults: the paper's recipe scaled to this machine)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, logs, backup for resuming")
     parser.add_argument("--epochs", type=int)

@@ -22,21 +22,14 @@ import tensorflow as tf
 from keras.src.losses.loss import unscale_loss_for_distribution
 
 from alphanet_tf.backbones import freeze_backbone_batchnorm
-from alphanet_tf.losses_hatt import (ADVERSARIAL_WEIGHT, MSE_WEIGHT, SSIM_WEIGHT, HybridMattingLoss,
-                                     discriminator_loss, generator_adversarial_loss)
+from alphanet_tf.losses_hatt import ADVERSARIAL_WEIGHT, HybridMattingLoss, discriminator_loss, generator_adversarial_loss
 from alphanet_tf.models.hattmatting import HAttMattingNet
 from alphanet_tf.models.patchgan import PatchGANDiscriminator
+from training.config import DEFAULTS
 
-# The `hattmatting` stage's defaults (for `training.config.DEFAULTS`): AlphaNet's matting recipe plus the
-# HAttMatting architecture switches, the hybrid loss weights and the discriminator.
-HATT_DEFAULTS = {
-    "channel_attention": True, "spatial_attention": True, "weights": "imagenet",
-    "size": 256, "batch_size": 8, "epochs": 20, "steps_per_epoch": 100, "val_size": 64,
-    "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True, "people_weight": 0.25,
-    "mse_weight": MSE_WEIGHT, "ssim_weight": SSIM_WEIGHT, "adversarial_weight": ADVERSARIAL_WEIGHT,
-    "d_filters": 32, "d_layers": 3, "d_norm": "batch", "d_learning_rate": 2e-4,
-    "backup_every_steps": 50, "seed": 0,
-}
+# The `hattmatting` stage's defaults: AlphaNet's matting recipe plus the HAttMatting architecture switches,
+# the hybrid loss weights and the discriminator.
+HATT_DEFAULTS = DEFAULTS["hattmatting"]
 
 
 def _image_of(x):

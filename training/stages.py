@@ -91,4 +91,12 @@ def datasets(config):
     return train, val
 
 
-BUILDERS = {"segmentation": build_segmentation, "matting": build_matting, "end2end": build_end2end}
+def build_hattmatting(config):
+    """The second architecture (issue 9), on the matting pipeline; see training/hatt.py."""
+    from training.hatt import build_hattmatting as build
+
+    return build(config)
+
+
+BUILDERS = {"segmentation": build_segmentation, "matting": build_matting, "end2end": build_end2end,
+            "hattmatting": build_hattmatting}

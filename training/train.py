@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 import yaml
 
-from training.callbacks import LearningCurvePlot
+from training.callbacks import LearningCurvePlot, SaveBestModel, loss_view
 from training.stages import BUILDERS, _schedule, datasets
 
 
@@ -42,12 +42,13 @@ def run(config, out, verbose="auto"):
     with strategy.scope():
         model, loss, metrics = BUILDERS[config["stage"]](config)
         loss, loss_weights = loss if isinstance(loss, tuple) else (loss, None)
-        model.compile(optimizer=keras.optimizers.Adam(_schedule(config)), loss=loss, loss_weights=loss_weights,
+        trainer = loss_view(model, loss) if isinstance(loss, dict) else model
+        trainer.compile(optimizer=keras.optimizers.Adam(_schedule(config)), loss=loss, loss_weights=loss_weights,
                       metrics=metrics, jit_compile=False)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
                                          delete_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss", save_best_only=True),
+        SaveBestModel(model, out / "best.keras", monitor="val_loss"),
         keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "tensorboard"), update_freq="epoch", write_graph=False),
         keras.callbacks.TerminateOnNaN(),
@@ -58,7 +59,7 @@ def run(config, out, verbose="auto"):
         print(f"resuming {config['stage']} from epoch {resumed[0] + 1}, step {resumed[1] + 1} ({out / 'backup'})",
               flush=True)
     start = time.time()
-    history = model.fit(train, validation_data=val, epochs=config["epochs"],
+    history = trainer.fit(train, validation_data=val, epochs=config["epochs"],
                         steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)
     model.save(out / "final.keras")
     summary = {"stage": config["stage"], "wall_seconds": round(time.time() - start, 1),

@@ -1,7 +1,8 @@
-"""Functional Keras models: segmentation (DeepLabV3+), matting, and the whole AlphaNet."""
+"""Functional Keras models: segmentation (DeepLabV3+), matting, the whole AlphaNet, and HAttMatting."""
 
 from alphanet_tf.models.alphanet import AlphaNet, AlphaNetGivenTrimap
+from alphanet_tf.models.hattmatting import HAttMattingNet
 from alphanet_tf.models.matting import MattingNet
 from alphanet_tf.models.segmentation import SegmentationNet
 
-__all__ = ["AlphaNet", "AlphaNetGivenTrimap", "MattingNet", "SegmentationNet"]
+__all__ = ["AlphaNet", "AlphaNetGivenTrimap", "HAttMattingNet", "MattingNet", "SegmentationNet"]
