@@ -789,8 +789,8 @@ def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
     if val is not None:
         callbacks.insert(1, SaveBestModel(qat, out / "best.keras", monitor="val_loss"))
     start = time.time()
-    history = trainer.fit(train, validation_data=val, epochs=config["epochs"], steps_per_epoch=config["steps_per_epoch"],
-                      callbacks=callbacks, verbose=verbose)
+    history = trainer.fit(train, validation_data=val, epochs=config["epochs"],
+                          steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)
     qat.save(out / "qat.keras")
     summary = {"wall_seconds": round(time.time() - start, 1), "epochs": config["epochs"],
                "steps": config["epochs"] * config["steps_per_epoch"],

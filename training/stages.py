@@ -13,6 +13,7 @@ import alphanet_tf.layers  # noqa: F401  (registers the custom layers for loadin
 from alphanet_tf.backbones import freeze_backbone_batchnorm
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss
 from alphanet_tf.models import AlphaNet, MattingNet, SegmentationNet
+from training.hatt import build_hattmatting
 
 
 def _schedule(config):
@@ -89,13 +90,6 @@ def datasets(config):
 
         train, val = train.map(to_alphanet), val.map(to_alphanet)
     return train, val
-
-
-def build_hattmatting(config):
-    """The second architecture (issue 9), on the matting pipeline; see training/hatt.py."""
-    from training.hatt import build_hattmatting as build
-
-    return build(config)
 
 
 BUILDERS = {"segmentation": build_segmentation, "matting": build_matting, "end2end": build_end2end,

@@ -44,7 +44,7 @@ def run(config, out, verbose="auto"):
         loss, loss_weights = loss if isinstance(loss, tuple) else (loss, None)
         trainer = loss_view(model, loss) if isinstance(loss, dict) else model
         trainer.compile(optimizer=keras.optimizers.Adam(_schedule(config)), loss=loss, loss_weights=loss_weights,
-                      metrics=metrics, jit_compile=False)
+                        metrics=metrics, jit_compile=False)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
                                          delete_checkpoint=True),
@@ -60,7 +60,7 @@ def run(config, out, verbose="auto"):
               flush=True)
     start = time.time()
     history = trainer.fit(train, validation_data=val, epochs=config["epochs"],
-                        steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)
+                          steps_per_epoch=config["steps_per_epoch"], callbacks=callbacks, verbose=verbose)
     model.save(out / "final.keras")
     summary = {"stage": config["stage"], "wall_seconds": round(time.time() - start, 1),
                "epochs": config["epochs"], "steps": config["epochs"] * config["steps_per_epoch"],
