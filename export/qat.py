@@ -781,7 +781,7 @@ def fine_tune(float_model, config, out, train=None, val=None, verbose="auto"):
     trainer = compile_for_fine_tune(qat, config)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
-                                         delete_checkpoint=True),
+                                         delete_checkpoint=True, double_checkpoint=True),  # a kill mid-write keeps the previous backup
         keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
         LearningCurvePlot(out / "log.csv", out / "learning_curve.png"),
