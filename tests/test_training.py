@@ -96,3 +96,21 @@ def test_end2end_stage_trains_only_the_matting_loss_and_saves_a_full_alphanet(ti
     changed = lambda net: any(not np.array_equal(a, b) for a, b in zip(  # noqa: E731
         final.get_layer(net).get_weights(), tiny.get_layer(net).get_weights()))
     assert changed("matting_net") and not changed("segmentation_net")
+
+
+def test_init_starts_a_stage_from_an_earlier_run_and_rejects_a_mismatched_checkpoint(tiny_model_path, tmp_path):
+    """`init:` continues training from a checkpoint (how the shipped segmentation net was trained longer)."""
+    import keras
+    import numpy as np
+
+    from training.stages import build_matting, build_segmentation
+
+    tiny = keras.saving.load_model(tiny_model_path, compile=False)
+    first, _, _ = build_segmentation(load_config("segmentation"))
+    first.set_weights([w + 0.5 for w in first.get_weights()])  # distinct from the ImageNet start
+    first.save(tmp_path / "seg.keras")
+    model, _, _ = build_segmentation(load_config("segmentation", None, {"init": str(tmp_path / "seg.keras")}))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first.get_weights()))
+    tiny.get_layer("segmentation_net").save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="other.keras: weights do not fit"):
+        build_matting(load_config("matting", None, {"init": str(tmp_path / "other.keras")}))

@@ -9,12 +9,14 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # The paper's recipe, scaled to a 2-core CPU. Every key a stage reads is here, so a config only overrides.
 DEFAULTS = {
     "segmentation": {
-        "backbone": "mobilenet_v2", "size": 256, "batch_size": 8, "epochs": 20, "steps_per_epoch": 100,
+        "backbone": "mobilenet_v2", "init": None, "size": 256, "batch_size": 8,
+        "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
         "focal_gamma": 2.0, "dice_weight": 1.0, "backup_every_steps": 50, "seed": 0,
     },
     "matting": {
-        "attention": True, "size": 256, "batch_size": 8, "epochs": 20, "steps_per_epoch": 100,
+        "attention": True, "init": None, "size": 256, "batch_size": 8,
+        "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
         "gamma": 0.5, "people_weight": 0.25, "backup_every_steps": 50, "seed": 0,
     },

@@ -30,8 +30,19 @@ class _AlphaMAE(keras.metrics.MeanMetricWrapper):
                          name=name, **kwargs)
 
 
+def _initialise(model, path):
+    """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer."""
+    if path:
+        source = load_checkpoint(path)
+        try:
+            model.set_weights(source.get_weights())
+        except ValueError as error:
+            raise ValueError(f"{path}: weights do not fit the configured {model.name}: {error}") from None
+    return model
+
+
 def build_segmentation(config):
-    model = SegmentationNet(backbone=config["backbone"])
+    model = _initialise(SegmentationNet(backbone=config["backbone"]), config["init"])
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(model)
     loss = FocalDiceLoss(focal_gamma=config["focal_gamma"], dice_weight=config["dice_weight"])
@@ -40,7 +51,7 @@ def build_segmentation(config):
 
 
 def build_matting(config):
-    model = MattingNet(attention=config["attention"])
+    model = _initialise(MattingNet(attention=config["attention"]), config["init"])
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(model)
     return model, MattingLoss(gamma=config["gamma"]), [_AlphaMAE()]
