@@ -86,3 +86,38 @@ def test_threshold_decides_the_mask(threshold):
     probability = np.full((1, 8, 8, 1), 0.6, "float32")
     trimap = ErosionDilationTrimap(threshold=threshold)(probability).numpy()
     assert np.all(trimap == (1.0 if threshold == 0.5 else 0.0))
+
+
+def test_int8_tflite_keeps_the_band_width():
+    """Post-training int8 used to collapse the radius to min_radius (a 1e9 sentinel in the bounding-box
+    arithmetic); every intermediate now shares the image-side range, so int8 gives float's trimap when the
+    calibration data covers the object sizes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    layer = ErosionDilationTrimap(rate=0.05, max_radius=8)
+    function = tf.function(lambda p: layer(p), input_signature=[tf.TensorSpec((1, 96, 96, 1), tf.float32)])
+    rng = np.random.default_rng(1)
+
+    def blob(top, left, side):
+        return (square_mask(96, top, left, side) * 0.9 + 0.05 * rng.random((96, 96)))[None, :, :, None]
+
+    def representative():  # like real calibration data, it spans small to frame-filling objects
+        for side in np.linspace(10, 94, 16).astype(int):
+            top, left = rng.integers(0, 96 - side, size=2)
+            yield [blob(int(top), int(left), int(side)).astype("float32")]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    for top, left, side in [(10, 10, 70), (30, 20, 40)]:
+        probability = blob(top, left, side).astype("float32")
+        expected = layer(probability).numpy()
+        interpreter.set_tensor(source["index"], probability)
+        interpreter.invoke()
+        got = interpreter.get_tensor(target["index"])
+        radius = int(0.05 * (side - 1))  # 3 and 1 px: (side + 2r)^2 - (side - 2r)^2 band pixels
+        assert (expected == 0.5).sum() == 8 * radius * side
+        assert np.mean(np.abs(got - expected) > 0.1) < 0.005

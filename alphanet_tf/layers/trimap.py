@@ -3,13 +3,12 @@
 The ED layer turns a segmentation probability into a trimap inside the graph. TFLite has no dynamic kernel
 sizes, so the band is found with a fixed stack of 3x3 max-pools that measures the L-inf distance of every
 pixel to the mask edge, compared with a per-image radius (a fraction of the mask's bounding box).
+Every intermediate stays within [0, side] or [0, max_radius], so int8 post-training quantization keeps the
+arithmetic (a sentinel like 1e9 for "no pixel" gives the int8 SUB a 3e6:1 scale ratio and the radius collapses).
 """
 
 import keras
 import tensorflow as tf
-
-_FAR = 1e9
-
 
 @keras.saving.register_keras_serializable(package="alphanet")
 class ErosionDilationTrimap(keras.layers.Layer):
@@ -39,9 +38,10 @@ class ErosionDilationTrimap(keras.layers.Layer):
         cols = tf.reduce_max(mask, axis=[1, 3])  # (N, W)
 
         def extent(occupied):
+            side = tf.cast(tf.shape(occupied)[1], mask.dtype)
             index = tf.cast(tf.range(tf.shape(occupied)[1]), mask.dtype)[None, :]
             last = tf.reduce_max(occupied * index, axis=1)
-            first = tf.reduce_min(occupied * index + (1.0 - occupied) * _FAR, axis=1)
+            first = side - tf.reduce_max(occupied * (side - index), axis=1)  # = side when nothing is occupied
             return tf.maximum(last - first, 0.0)
 
         nonempty = tf.reduce_max(rows, axis=1)
