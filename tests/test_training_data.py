@@ -235,6 +235,39 @@ def test_pseudo_label_constraint_keeps_gt_outside_band():
     assert alpha[20, 50] == pytest.approx(0.5)  # on the edge: teacher
 
 
+def test_mask_completion_adds_only_unannotated_people():
+    from training.data.mask_completion import complete
+    mask = np.zeros((100, 100), np.uint8)
+    mask[20:80, 10:30] = 1  # the annotated pedestrian
+    teacher = np.zeros((100, 100), np.float32)
+    teacher[20:80, 10:33] = 0.9  # the same person, a little wider: the GT edge is kept
+    teacher[30:90, 60:80] = 0.8  # an unannotated person: added
+    teacher[2:4, 95:97] = 0.9  # a 4-pixel speck (< min_area 0.1 % = 10 px): ignored
+    teacher[5:10, 60:80] = 0.4  # below 0.5: not a person
+    completed = complete(mask, teacher, margin=4, min_area=0.001)
+    expected = mask.copy()
+    expected[30:90, 60:80] = 1
+    np.testing.assert_array_equal(completed, expected)
+    np.testing.assert_array_equal(complete(mask, np.zeros_like(teacher)), mask)
+
+
+def test_person_masks_use_completed_penn_fudan_masks_when_cached(tmp_path, monkeypatch):
+    import cv2
+
+    from training.data import sources
+    from training.data.mask_completion import completed_mask_path
+    monkeypatch.setenv("ALPHANET_CACHE", str(tmp_path))
+    stem = get_splits(ROOT)["pennfudan"]["train"][0]
+    _, official = sources.load_person_mask(ROOT, "pennfudan", stem, completed=False)
+    extra = official.copy()
+    extra[:10, :10] = 1
+    completed_mask_path(stem).parent.mkdir(parents=True)
+    cv2.imwrite(str(completed_mask_path(stem)), extra * 255)
+    monkeypatch.setattr(sources, "_cache", {})  # forget masks loaded by earlier tests
+    _, mask = sources.load_person_mask(ROOT, "pennfudan", stem)
+    np.testing.assert_array_equal(mask, extra)
+
+
 @pytest.mark.skipif(not (ROOT.parent / "peers" / "rvm_mobilenetv3_fp32.onnx").is_file() if ROOT else True,
                     reason="RVM teacher not fetched (../shared/fetch.sh peers)")
 def test_pseudo_label_one_image():

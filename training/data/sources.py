@@ -278,11 +278,18 @@ def load_background(path: Path) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------- segmentation sets
 
-def load_person_mask(root: Path, set_name: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
-    """(image RGB uint8, mask uint8 {0,1}) of a Penn-Fudan or HumanSeg290 item (all persons merged)."""
+def load_person_mask(root: Path, set_name: str, stem: str, completed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(image RGB uint8, mask uint8 {0,1}) of a Penn-Fudan or HumanSeg290 item (all persons merged).
+
+    With `completed`, a Penn-Fudan training mask is the one `mask_completion.py` cached (unannotated people
+    added) when it exists."""
+    from .mask_completion import completed_mask_path
+
     def make():
         img = imread_rgb(list_items(root)[set_name][stem])
-        if set_name == "pennfudan":
+        if set_name == "pennfudan" and completed and completed_mask_path(stem).is_file():
+            m = imread_gray(completed_mask_path(stem))
+        elif set_name == "pennfudan":
             m = imread_gray(root / "pennfudan" / "masks" / f"{stem}_mask.png")
         else:
             m = imread_gray(root / "humanseg290" / "masks" / f"{stem}.png")
@@ -290,7 +297,7 @@ def load_person_mask(root: Path, set_name: str, stem: str) -> tuple[np.ndarray, 
         if m.shape != img.shape[:2]:
             m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
         return img, m
-    return _cached(("person", str(root), set_name, stem), make)
+    return _cached(("person", str(root), set_name, stem, completed), make)
 
 
 # ------------------------------------------------------------------------------------------ people pseudo-labels
