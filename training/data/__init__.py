@@ -19,7 +19,8 @@ Interface (what the trainer calls)::
 ``"val"`` (``val_size`` fixed, deterministic samples: the same every epoch for the same seed). Training with
 ``repeat=False`` yields ``epoch_size`` samples. Training batches drop the remainder; validation keeps it.
 ``people_weight``: fraction of matting samples taken from the RVM people pseudo-labels when their cache
-exists (``python -m training.data.pseudo_labels``), ignored otherwise and for validation.
+exists (``python -m training.data.pseudo_labels``), ignored otherwise and for validation. Penn-Fudan
+training masks include the unannotated people once ``python -m training.data.mask_completion`` has run.
 
 Data root: ``data_root`` argument, ``$ALPHANET_DATA``, or ``<repo>/../shared/data``; cache (alphamatting
 foreground colours, pseudo-labels): ``$ALPHANET_CACHE`` or ``<repo>/.cache``. Cut-outs and the debian
