@@ -89,8 +89,8 @@ class AttentionModule(keras.layers.Layer):
         shape = tf.shape(x)
         grouped = tf.reshape(x, tf.concat([shape[:3], [groups, channels // groups]], 0))
         mean = tf.reduce_mean(grouped, axis=[1, 2, 4], keepdims=True)
-        mean_square = tf.reduce_mean(tf.square(grouped), axis=[1, 2, 4], keepdims=True)
-        inv_std = tf.math.rsqrt(tf.maximum(mean_square - tf.square(mean), 0.0) + self.epsilon)
+        mean_square = tf.reduce_mean(grouped * grouped, axis=[1, 2, 4], keepdims=True)  # x*x: SQUARE has no int8 kernel
+        inv_std = tf.math.rsqrt(tf.maximum(mean_square - mean * mean, 0.0) + self.epsilon)
         scale = inv_std * tf.reshape(self.norm_gamma, (1, 1, 1, groups, -1))
         offset = tf.reshape(self.norm_beta, (1, 1, 1, groups, -1)) - mean * scale
         return tf.reshape(grouped * scale + offset, shape)

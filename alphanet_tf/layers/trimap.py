@@ -4,11 +4,17 @@ The ED layer turns a segmentation probability into a trimap inside the graph. TF
 sizes, so the band is found with a fixed stack of 3x3 max-pools that measures the L-inf distance of every
 pixel to the mask edge, compared with a per-image radius (a fraction of the mask's bounding box).
 Every intermediate stays within [0, side] or [0, max_radius], so int8 post-training quantization keeps the
-arithmetic (a sentinel like 1e9 for "no pixel" gives the int8 SUB a 3e6:1 scale ratio and the radius collapses).
+arithmetic (a sentinel like 1e9 for "no pixel" gives the int8 SUB a 3e6:1 scale ratio and the radius collapses),
+and comparisons become 0/1 through `where` (SELECT has an int8 kernel; CAST of a bool leaves a float island).
 """
 
 import keras
 import tensorflow as tf
+
+
+def indicator(condition, dtype=tf.float32):
+    """1 where `condition`, else 0, as an int8-quantizable op (SELECT_V2 rather than CAST of a bool)."""
+    return tf.where(condition, tf.constant(1.0, dtype), tf.constant(0.0, dtype))
 
 @keras.saving.register_keras_serializable(package="alphanet")
 class ErosionDilationTrimap(keras.layers.Layer):
@@ -51,7 +57,7 @@ class ErosionDilationTrimap(keras.layers.Layer):
 
     def call(self, probability):
         probability = tf.stop_gradient(probability)
-        mask = tf.cast(probability >= self.threshold, probability.dtype)
+        mask = indicator(probability >= self.threshold, probability.dtype)
         radius = self.band_radius(mask)
         # Channel 0 grows the mask (distance outside), channel 1 grows the background (distance inside).
         grown = tf.concat([mask, 1.0 - mask], axis=-1)
@@ -60,7 +66,7 @@ class ErosionDilationTrimap(keras.layers.Layer):
             grown = tf.nn.max_pool2d(grown, ksize=3, strides=1, padding="SAME")
             steps_far += 1.0 - grown
         # steps_far = min(distance - 1, max_radius): a pixel is in the band when distance <= radius.
-        in_band = tf.cast(steps_far + 1.0 <= radius, probability.dtype)
+        in_band = indicator(steps_far + 1.0 <= radius, probability.dtype)
         band_out = in_band[..., :1] * (1.0 - mask)
         band_in = in_band[..., 1:] * mask
         trimap = mask * (1.0 - band_in) + 0.5 * (band_in + band_out)
@@ -84,8 +90,8 @@ class QuantizeTrimap(keras.layers.Layer):
     """Snaps a resized trimap back to {0, 0.5, 1} (below 0.25 -> 0, above 0.75 -> 1, else 0.5)."""
 
     def call(self, trimap):
-        fg = tf.cast(trimap > 0.75, trimap.dtype)
-        unknown = tf.cast(trimap >= 0.25, trimap.dtype) * (1.0 - fg)
+        fg = indicator(trimap > 0.75, trimap.dtype)
+        unknown = indicator(trimap >= 0.25, trimap.dtype) * (1.0 - fg)
         return tf.stop_gradient(fg + 0.5 * unknown)
 
 
@@ -98,8 +104,8 @@ class TrimapFusion(keras.layers.Layer):
 
     def call(self, inputs):
         raw_alpha, trimap = inputs
-        fg = tf.cast(trimap > 0.75, raw_alpha.dtype)
-        unknown = tf.cast(trimap >= 0.25, raw_alpha.dtype) * (1.0 - fg)
+        fg = indicator(trimap > 0.75, raw_alpha.dtype)
+        unknown = indicator(trimap >= 0.25, raw_alpha.dtype) * (1.0 - fg)
         return fg + unknown * raw_alpha
 
     def compute_output_shape(self, input_shapes):
