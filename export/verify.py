@@ -6,8 +6,10 @@ The same uint8 images (resized to cover size x size, so no runtime pads or lette
 model, the SavedModel (both signatures, loaded with `tf.saved_model.load` as TF Serving does) and every
 .tflite (ai-edge-litert, default delegates, as deployed). For each artifact: mean and max |alpha - float
 alpha|, SAD of that difference (sum / 1000, mean per image), the share of pixels whose trimap class differs
-from float (the segmentation-to-trimap decision must not flicker), median latency on 1 thread, file size.
-Prints a table and writes `DIR/verify.json`. Exit code 1 when a gate fails.
+from float (the segmentation-to-trimap decision must not flicker), median latency at each `--threads` count
+(default 1 and 2; counts after the first run in a child process, since TensorFlow fixes its threads at start),
+file size, and with ground truth SAD / MSE / Grad / Conn (whole image, DIM convention) next to float's.
+Prints the table and writes `DIR/report.md` and `DIR/report.json`. Exit code 1 when a gate fails.
 
 Gates:
 - the float artifacts (SavedModel, fp32, fp16) reproduce the model: mean |alpha difference| at most
@@ -43,12 +45,12 @@ TFLITE_KINDS = {"alphanet_fp32.tflite": "tflite-fp32", "alphanet_fp16.tflite": "
                 "alphanet_int8_ptq.tflite": "tflite-int8-ptq", "alphanet_int8_qat.tflite": "tflite-int8-qat"}
 
 
-def set_single_thread():
-    """1 intra-op thread for TensorFlow; must run before TensorFlow's first op (later it is ignored)."""
+def set_threads(threads: int = 1):
+    """TensorFlow's intra-op threads; must run before TensorFlow's first op (later it is ignored)."""
     import tensorflow as tf
 
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         print("verify: TensorFlow already initialised, Keras/SavedModel latency uses its threads", file=sys.stderr)
@@ -66,7 +68,9 @@ def compare(ref: dict, out: dict, gt=None) -> dict:
     result = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "sad": float(diff.sum() / 1000.0),
               "l1": float(diff.sum()), "float_l1": float(np.abs(ref["alpha"]).sum())}
     if gt is not None:
-        result["sad_gt"] = float(np.abs(out["alpha"] - gt).sum() / 1000.0)
+        from alphanet_tf.metrics import matting_metrics
+
+        result.update({f"{k}_gt": v for k, v in matting_metrics(out["alpha"], gt, region="whole").items()})
         result["float_sad_gt"] = float(np.abs(ref["alpha"] - gt).sum() / 1000.0)
     if "trimap" in out:
         result["trimap_disagreement"] = float(np.mean(trimap_class(out["trimap"]) != trimap_class(ref["trimap"])))
@@ -154,7 +158,7 @@ def median_ms(fn, image, repeats: int) -> float:
 
 
 def _summarise(kind, path, per_image, latency, extra=None) -> dict:
-    keys = [k for k in per_image[0] if k not in ("l1", "float_l1", "sad_gt", "float_sad_gt")]
+    keys = [k for k in per_image[0] if k not in ("l1", "float_l1", "float_sad_gt")]
     row = {"artifact": kind, "path": str(path), "file_bytes": file_size(path), "latency_ms": latency}
     row.update({k: float(np.mean([r[k] for r in per_image])) for k in keys})
     row["max_abs"] = float(max(r["max_abs"] for r in per_image))
@@ -165,7 +169,6 @@ def _summarise(kind, path, per_image, latency, extra=None) -> dict:
     if gate is not None and row["mean_abs"] > gate:
         failures.append(f"mean |alpha diff| {row['mean_abs']:.2e} > {gate:g}")
     if "sad_gt" in per_image[0]:
-        row["sad_gt"] = float(np.mean([r["sad_gt"] for r in per_image]))
         float_sad = float(np.mean([r["float_sad_gt"] for r in per_image]))
         row["float_sad_gt"] = float_sad
         row["sad_gt_increase"] = row["sad_gt"] / float_sad - 1.0 if float_sad > 0 else (
@@ -196,46 +199,78 @@ def _tflite_extra(kind, path) -> dict:
     return extra
 
 
-def verify(model, artifacts_dir, images, repeats=5, model_path=None, alphas=None) -> dict:
-    """Runs the comparison; `images` are uint8 (S, S, 3) at the artifacts' size, `alphas` (optional) their
-    ground-truth mattes float32 (S, S) in [0, 1]. Returns the report."""
-    reference = keras_runner(model)
-    refs = [reference(img) for img in images]
-    gts = alphas if alphas is not None else [None] * len(images)
-    rows = [{"artifact": "keras (float reference)", "path": str(model_path or model.name),
-             "file_bytes": file_size(model_path) if model_path else None,
-             "latency_ms": median_ms(reference, images[0], repeats), "passed": True}]
-    runners = {}
+REFERENCE = "keras (float reference)"
+
+
+def runners(model, artifacts_dir, threads=1) -> dict:
+    """{artifact kind: (path or None, fn(uint8 image) -> maps)}, the float reference first."""
+    found = {REFERENCE: (None, keras_runner(model))}
     for kind, path in find_artifacts(artifacts_dir):
         if kind == "savedmodel":
-            runners.update({k: (path, fn) for k, fn in savedmodel_runners(path).items()})
+            found.update({k: (path, fn) for k, fn in savedmodel_runners(path).items()})
         else:
-            runners[kind] = (path, tflite_runner(path))
-    for kind, (path, fn) in runners.items():
+            found[kind] = (path, tflite_runner(path, threads))
+    return found
+
+
+def verify(model, artifacts_dir, images, repeats=5, model_path=None, alphas=None, threads=1) -> dict:
+    """Runs the comparison; `images` are uint8 (S, S, 3) at the artifacts' size, `alphas` (optional) their
+    ground-truth mattes float32 (S, S) in [0, 1]. Latency at `threads` (TensorFlow's must be set already).
+    Returns the report."""
+    from alphanet_tf.metrics import matting_metrics
+
+    found = runners(model, artifacts_dir, threads)
+    _, reference = found.pop(REFERENCE)
+    refs = [reference(img) for img in images]
+    gts = alphas if alphas is not None else [None] * len(images)
+    rows = [{"artifact": REFERENCE, "path": str(model_path or model.name),
+             "file_bytes": file_size(model_path) if model_path else None,
+             "latency_ms": median_ms(reference, images[0], repeats), "passed": True}]
+    if alphas is not None:
+        per_image = [matting_metrics(r["alpha"], gt, region="whole") for r, gt in zip(refs, alphas)]
+        rows[0].update({f"{k}_gt": float(np.mean([m[k] for m in per_image])) for k in per_image[0]})
+    for kind, (path, fn) in found.items():
         per_image = [compare(ref, fn(img), gt) for ref, img, gt in zip(refs, images, gts)]
         extra = _tflite_extra(kind, path) if kind.startswith("tflite") else None
         rows.append(_summarise(kind, path, per_image, median_ms(fn, images[0], repeats), extra))
-    size = images[0].shape[0]
-    if alphas is not None:
-        rows[0]["sad_gt"] = float(np.mean([np.abs(r["alpha"] - gt).sum() / 1000.0 for r, gt in zip(refs, alphas)]))
-    return {"size": size, "images": len(images), "threads": 1, "ground_truth": alphas is not None, "rows": rows,
-            "passed": all(r["passed"] for r in rows)}
+    for row in rows:
+        row["latency_ms_by_threads"] = {str(threads): row["latency_ms"]}
+    return {"size": images[0].shape[0], "images": len(images), "threads": [threads],
+            "ground_truth": alphas is not None, "rows": rows, "passed": all(r["passed"] for r in rows)}
+
+
+def latencies(model, artifacts_dir, image, repeats=5, threads=1) -> dict:
+    """{artifact: median ms} at `threads` for every artifact (what the child process of `run` prints)."""
+    return {kind: median_ms(fn, image, repeats) for kind, (_, fn) in runners(model, artifacts_dir, threads).items()}
+
+
+def add_latencies(report: dict, threads: int, by_kind: dict) -> None:
+    report["threads"].append(threads)
+    for row in report["rows"]:
+        if row["artifact"] in by_kind:
+            row["latency_ms_by_threads"][str(threads)] = by_kind[row["artifact"]]
 
 
 def format_table(report: dict) -> str:
     """A plain-text table of the report (also valid Markdown)."""
-    header = ["artifact", "size MB", "latency ms", "alpha mean abs diff", "alpha max abs diff", "SAD diff",
-              "trimap disagree %"] + (["SAD vs GT", "SAD vs float %"] if report.get("ground_truth") else
-                                      ["L1 vs float %"]) + ["gate"]
-    lines = [f"verify at {report['size']}x{report['size']}, {report['images']} images, 1 thread",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    threads = report["threads"]
+    header = (["artifact", "size MB"] + [f"ms @{t} thr" for t in threads]
+              + ["alpha mean abs diff", "alpha max abs diff", "SAD diff", "trimap disagree %"]
+              + (["SAD", "MSE", "Grad", "Conn", "SAD vs float %"] if report.get("ground_truth") else
+                 ["L1 vs float %"]) + ["gate"])
+    title = (f"verify at {report['size']}x{report['size']}, {report['images']} images"
+             + (", metrics against the ground truth over the whole image" if report.get("ground_truth") else ""))
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in report["rows"]:
         mb = "" if r.get("file_bytes") is None else f"{r['file_bytes'] / 1e6:.2f}"
-        cells = [r["artifact"], mb, f"{r['latency_ms']:.1f}", _num(r.get("mean_abs"), "{:.2e}"),
-                 _num(r.get("max_abs"), "{:.3f}"), _num(r.get("sad"), "{:.4f}"),
-                 _num(r.get("trimap_disagreement"), "{:.2f}", scale=100)]
+        timed = r.get("latency_ms_by_threads", {})
+        cells = ([r["artifact"], mb] + [_num(timed.get(str(t)), "{:.1f}") for t in threads]
+                 + [_num(r.get("mean_abs"), "{:.2e}"), _num(r.get("max_abs"), "{:.3f}"), _num(r.get("sad"), "{:.4f}"),
+                    _num(r.get("trimap_disagreement"), "{:.2f}", scale=100)])
         if report.get("ground_truth"):
-            cells += [_num(r.get("sad_gt"), "{:.3f}"), _num(r.get("sad_gt_increase"), "{:+.2f}", scale=100)]
+            cells += [_num(r.get(f"{k}_gt"), f) for k, f in
+                      (("sad", "{:.3f}"), ("mse", "{:.4f}"), ("grad", "{:.3f}"), ("conn", "{:.3f}"))]
+            cells += [_num(r.get("sad_gt_increase"), "{:+.2f}", scale=100)]
         else:
             cells += [_num(r.get("rel_l1"), "{:.2f}", scale=100)]
         cells.append(_gate(r))
@@ -288,8 +323,23 @@ def load_alphas(images_dir, alphas_dir, size: int) -> list[np.ndarray]:
     return alphas
 
 
-def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_dir=None) -> dict:
-    """Loads the model and the images, verifies, prints the table and writes `verify.json`."""
+def _child_latencies(model_path, artifacts_dir, images_dir, size, repeats, threads) -> dict:
+    """Latencies at another thread count, from a fresh process (TensorFlow's threads are fixed per process)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "export.verify", "--model", str(model_path), "--artifacts", str(artifacts_dir),
+               "--size", str(size), "--repeats", str(repeats), "--threads", str(threads), "--latency-only"]
+    if images_dir:
+        command += ["--images", str(images_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"latency at {threads} threads failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_dir=None, threads=(1,)) -> dict:
+    """Loads the model and the images, verifies at `threads[0]`, times the other thread counts in child
+    processes, prints the table and writes `report.md` and `report.json`."""
     import keras
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
@@ -307,9 +357,16 @@ def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_
         alphas = load_alphas(images_dir, alphas_dir, size)
         if len(alphas) != len(images):
             raise ValueError(f"{len(images)} images but {len(alphas)} ground-truth alphas")
-    report = verify(model, artifacts_dir, images, repeats, model_path, alphas)
-    print(format_table(report))
-    (Path(artifacts_dir) / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = verify(model, artifacts_dir, images, repeats, model_path, alphas, threads[0])
+    for count in threads[1:]:
+        add_latencies(report, count, _child_latencies(model_path, artifacts_dir, images_dir, size, repeats, count))
+    table = format_table(report)
+    print(table)
+    out = Path(artifacts_dir)
+    for name, text in (("report.json", json.dumps(report, indent=2) + "\n"), ("report.md", table + "\n")):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
     return report
 
 
@@ -321,14 +378,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alphas", metavar="DIR", help="ground-truth alphas of --images (by stem): SAD gates")
     parser.add_argument("--size", type=int, help="side to compare at (default: the .tflite size, else 512)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per artifact (median)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time (default 1 2)")
+    parser.add_argument("--latency-only", action="store_true", help=argparse.SUPPRESS)  # the child of --threads
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    set_single_thread()
+    set_threads(args.threads[0])
+    if args.latency_only:
+        return _print_latencies(args)
     try:
-        report = run(args.model, args.artifacts, args.images, args.size, args.repeats, args.alphas)
+        report = run(args.model, args.artifacts, args.images, args.size, args.repeats, args.alphas, args.threads)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"verify: {e}", file=sys.stderr)
         return 1
@@ -337,6 +398,18 @@ def main(argv=None) -> int:
             for failure in row.get("failures", []):
                 print(f"verify: FAILED {row['artifact']}: {failure}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _print_latencies(args) -> int:
+    import keras
+
+    import alphanet_tf.layers  # noqa: F401
+    from alphanet_tf.runtimes import resolve_model_path
+
+    model = keras.saving.load_model(str(resolve_model_path(args.model)), compile=False)
+    image = load_images(args.images, args.size)[0]
+    print(json.dumps(latencies(model, args.artifacts, image, args.repeats, args.threads[0])))
     return 0
 
 

@@ -226,11 +226,44 @@ def test_verify_report(exported, capsys):
     from export import verify
 
     _, out = exported
-    report = verify.run(str(out.parent / "tiny.keras"), out, repeats=1)
+    report = verify.run(str(out.parent / "tiny.keras"), out, repeats=1, threads=(1, 2))
     rows = {r["artifact"]: r for r in report["rows"]}
     assert set(rows) == {"keras (float reference)", "savedmodel", "savedmodel-bytes", *TFLITE}
-    assert report["size"] == SIZE and report["passed"]
+    assert report["size"] == SIZE and report["passed"] and report["threads"] == [1, 2]
     assert rows["savedmodel"]["mean_abs"] < 1e-5 and rows["tflite-fp32"]["trimap_disagreement"] == 0.0
     assert 0.0 <= rows["tflite-int8-ptq"]["trimap_disagreement"] <= 1.0
-    assert json.loads((out / "verify.json").read_text())["rows"][0]["latency_ms"] > 0
+    for row in rows.values():  # the 2-thread figures come from the child process
+        assert set(row["latency_ms_by_threads"]) == {"1", "2"} and min(row["latency_ms_by_threads"].values()) > 0
+    assert json.loads((out / "report.json").read_text())["rows"][0]["latency_ms"] > 0
+    markdown = (out / "report.md").read_text()
+    assert "| tflite-int8-ptq |" in markdown and "ms @2 thr" in markdown
     assert "| tflite-int8-ptq |" in capsys.readouterr().out
+
+
+def test_verify_scores_every_artifact_against_ground_truth(exported, tmp_path):
+    """With --alphas: SAD / MSE / Grad / Conn of each artifact, the float reference's from the same scorer."""
+    import cv2
+
+    from alphanet_tf.imageio import list_images
+    from alphanet_tf.metrics import matting_metrics
+    from export import verify
+    from export.calibration import SAMPLES_DIR
+
+    _, out = exported
+    images = verify.load_images(None, SIZE)
+    (tmp_path / "alphas").mkdir()
+    for path, image in zip(list_images(SAMPLES_DIR, recursive=True), images):  # stand-in truth: brightness
+        cv2.imwrite(str(tmp_path / "alphas" / f"{path.stem}.png"), image.mean(axis=-1).astype(np.uint8))
+    report = verify.run(str(out.parent / "tiny.keras"), out, str(SAMPLES_DIR), repeats=1,
+                        alphas_dir=str(tmp_path / "alphas"))
+    rows = {r["artifact"]: r for r in report["rows"]}
+    gts = verify.load_alphas(SAMPLES_DIR, tmp_path / "alphas", SIZE)
+    for kind in ("savedmodel", "tflite-fp32"):
+        run = verify.savedmodel_runners(out / "savedmodel" / "alphanet" / "1")["savedmodel"] if kind == "savedmodel" \
+            else verify.tflite_runner(out / TFLITE[kind])
+        expected = [matting_metrics(run(img)["alpha"], gt, region="whole") for img, gt in zip(images, gts)]
+        for key in ("sad", "mse", "grad", "conn"):
+            assert rows[kind][f"{key}_gt"] == pytest.approx(np.mean([e[key] for e in expected]), rel=1e-6)
+    reference = rows["keras (float reference)"]
+    assert reference["sad_gt"] == pytest.approx(rows["savedmodel"]["sad_gt"], rel=1e-4)
+    assert "| SAD | MSE | Grad | Conn |" in (out / "report.md").read_text()

@@ -260,7 +260,7 @@ def test_verify_gates_int8_qat_and_fails_loudly(models, exported_qat, capsys):
 
     _, _, _, tmp = models
     code = verify.main(["--model", str(tmp / "float.keras"), "--artifacts", str(exported_qat), "--repeats", "1"])
-    report = json.loads((exported_qat / "verify.json").read_text())
+    report = json.loads((exported_qat / "report.json").read_text())
     (row,) = [r for r in report["rows"] if r["artifact"] == "tflite-int8-qat"]
     assert row["gate_rel_l1"] == 0.05 and row["float_ops"] == 0
     assert row["passed"] == (row["rel_l1"] <= 0.05)
