@@ -16,6 +16,7 @@ def indicator(condition, dtype=tf.float32):
     """1 where `condition`, else 0, as an int8-quantizable op (SELECT_V2 rather than CAST of a bool)."""
     return tf.where(condition, tf.constant(1.0, dtype), tf.constant(0.0, dtype))
 
+
 @keras.saving.register_keras_serializable(package="alphanet")
 class ErosionDilationTrimap(keras.layers.Layer):
     """Mask probability (N, H, W, 1) -> trimap in {0, 0.5, 1}; no gradient flows through it.
