@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from .paths import cache_dir, data_root as _data_root
-from .pseudo_labels import DEFAULT_TEACHER, rvm_alpha, teacher_session
+from .pseudo_labels import DEFAULT_TEACHER, default_teacher, rvm_alpha, teacher_session
 from .splits import get_splits
 
 COMPLETED_CACHE = "pennfudan_completed_v1"
@@ -63,8 +63,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     root = _data_root(args.data_root)
-    teacher = Path(args.teacher) if args.teacher else (
-        root.parent / "peers" / DEFAULT_TEACHER.name if (root.parent / "peers").is_dir() else DEFAULT_TEACHER)
+    teacher = Path(args.teacher) if args.teacher else default_teacher(root)
     stems = [s for s in get_splits(root)["pennfudan"]["train"] if not completed_mask_path(s).is_file()]
     stems = stems[:args.limit] if args.limit else stems
     if not stems:

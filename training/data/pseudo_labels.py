@@ -34,6 +34,12 @@ from .splits import get_splits
 DEFAULT_TEACHER = REPO_ROOT.parent / "shared" / "peers" / "rvm_mobilenetv3_fp32.onnx"
 
 
+def default_teacher(root: Path) -> Path:
+    """The RVM onnx beside the data root's `peers/` (where fetch.sh puts it), else the shared default."""
+    peers = Path(root).parent / "peers"
+    return peers / DEFAULT_TEACHER.name if peers.is_dir() else DEFAULT_TEACHER
+
+
 def teacher_session(path: Path, threads: int = 1):
     import onnxruntime as ort
     if not Path(path).is_file():
@@ -107,8 +113,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     root = _data_root(args.data_root)
-    teacher = Path(args.teacher) if args.teacher else (
-        root.parent / "peers" / "rvm_mobilenetv3_fp32.onnx" if (root.parent / "peers").is_dir() else DEFAULT_TEACHER)
+    teacher = Path(args.teacher) if args.teacher else default_teacher(root)
     splits = get_splits(root)
     jobs = [(s, stem) for s in args.sets for stem in splits[s]["train"]]
     todo = [(s, stem) for s, stem in jobs if args.overwrite or not people_cache_path(s, stem).is_file()]
