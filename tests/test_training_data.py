@@ -166,6 +166,25 @@ def test_trimap_unknown_band_covers_soft_alpha(train_pools):
     assert n_soft > 0
 
 
+def _sides_touched(alpha):
+    fg = alpha > 0.05
+    return int(fg[0].any()) + int(fg[-1].any()) + int(fg[:, 0].any()) + int(fg[:, -1].any())
+
+
+def test_whole_placement_keeps_objects_inside_the_crop(train_pools):
+    """`whole_prob=1` (the trimap-free HAttMatting data) pastes objects whole; edge crops cut through them.
+    (Objects whose photo cuts them, e.g. at the bottom edge, still touch that side of the crop.)"""
+    from training.data.matting import MattingSampler
+
+    def mean_sides(whole_prob):
+        sampler = MattingSampler(train_pools, crop=CROP, people_weight=0.0, mix={"alphamatting": 1.0},
+                                 distractor_prob=0.0, whole_prob=whole_prob)
+        return np.mean([_sides_touched(sampler(np.random.default_rng(i))[2][..., 0]) for i in range(30)])
+
+    whole, edge = mean_sides(1.0), mean_sides(0.0)
+    assert whole <= edge - 0.5, (whole, edge)
+
+
 def test_trimap_radii():
     from training.data.trimap import make_trimap
     a = np.zeros((41, 41), np.float32)

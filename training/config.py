@@ -18,20 +18,23 @@ DEFAULTS = {
         "attention": True, "init": None, "size": 256, "batch_size": 8,
         "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
-        "gamma": 0.5, "people_weight": 0.25, "backup_every_steps": 50, "seed": 0,
+        "gamma": 0.5, "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0,
+        "backup_every_steps": 50, "seed": 0,
     },
     "end2end": {
         "segmentation": "runs/segmentation/best.keras", "matting": "runs/matting/best.keras",
         "size": 256, "seg_size": 256, "export_seg_size": 320, "trimap_rate": 0.04, "max_radius": 24,
         "batch_size": 8, "epochs": 5, "steps_per_epoch": 100, "val_size": 64, "learning_rate": 1e-4,
         "min_learning_rate": 1e-6, "freeze_backbone_bn": True, "gamma": 0.5, "segmentation_loss_weight": 0.0,
-        "people_weight": 0.25, "backup_every_steps": 50, "seed": 0,
+        "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0, "backup_every_steps": 50, "seed": 0,
     },
     # HAttMatting (issue 9): trimap-free, on the matting data; loss weights as alphanet_tf/losses_hatt.py.
     "hattmatting": {
         "channel_attention": True, "spatial_attention": True, "weights": "imagenet",
         "size": 256, "batch_size": 8, "epochs": 20, "steps_per_epoch": 100, "val_size": 64,
         "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True, "people_weight": 0.25,
+        # Trimap-free: mostly whole objects and widest scene views (training/data/matting.py).
+        "whole_prob": 0.7, "scene_whole_prob": 0.5,
         "mse_weight": 1.0, "ssim_weight": 0.1, "adversarial_weight": 0.05,
         "d_filters": 32, "d_layers": 3, "d_norm": "batch", "d_learning_rate": 2e-4,
         "backup_every_steps": 50, "seed": 0,

@@ -88,6 +88,7 @@ def datasets(config):
         train = segmentation_dataset("train", size=size, **common)
         val = segmentation_dataset("val", size=size, repeat=False, val_size=config["val_size"], **common)
         return train, val
+    common.update(whole_prob=config["whole_prob"], scene_whole_prob=config["scene_whole_prob"])
     train = matting_dataset("train", crop=size, people_weight=config["people_weight"], **common)
     val = matting_dataset("val", crop=size, repeat=False, val_size=config["val_size"], **common)
     if stage == "end2end":

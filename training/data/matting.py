@@ -42,7 +42,8 @@ class MattingSampler:
 
     def __init__(self, pools: Pools, crop: int = 320, degrade: bool = True, people_weight: float = 0.25,
                  mix: dict | None = None, distractor_prob: float = 0.2,
-                 trimap_width: tuple[float, float] = (0.01, 0.08)):
+                 trimap_width: tuple[float, float] = (0.01, 0.08), whole_prob: float = 0.2,
+                 scene_whole_prob: float = 0.0):
         self.pools, self.crop, self.degrade = pools, int(crop), bool(degrade)
         mix = dict(DEFAULT_MIX if mix is None else mix)
         if not pools.cutouts:
@@ -55,6 +56,9 @@ class MattingSampler:
         self.people_weight = float(people_weight) if pools.people else 0.0
         self.distractor_prob = distractor_prob
         self.trimap_width = trimap_width
+        # Crops around the matte's edge suit a net given a trimap; a trimap-free net (HAttMatting) must also
+        # see whole objects to learn what is foreground: composites placed whole, scenes at their widest.
+        self.whole_prob, self.scene_whole_prob = float(whole_prob), float(scene_whole_prob)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _background(self, rng, size, pool=None):
@@ -104,7 +108,7 @@ class MattingSampler:
     # ------------------------------------------------------------------------------------------ sources
     def _composite(self, rng, kind: str):
         size = self.crop
-        mode = "edge" if rng.random() < 0.8 else "whole"
+        mode = "edge" if rng.random() < 1.0 - self.whole_prob else "whole"
         fg, a = self._object(rng, kind, size, mode)
         bg = self._background(rng, size)
         if rng.random() < 0.8:
@@ -125,11 +129,14 @@ class MattingSampler:
         return fg, a, bg
 
     def _scene(self, rng, layer):
-        """A real scene (photo with its own estimated FG and BG) cropped around the matte's edge."""
+        """A real scene (photo with its own estimated FG and BG) cropped around the matte's edge; with
+        probability `scene_whole_prob` at the widest view (the photo's short side fills the crop)."""
         size = self.crop
         h, w = layer.alpha.shape
         fill = size / min(h, w)  # no scale below this: the crop must lie inside the photo
-        M = C.place_layer(rng, layer, size, "edge", scale_range=(0.4, 2.5), max_scale=max(1.3, fill * 1.3),
+        widest = self.scene_whole_prob > 0 and rng.random() < self.scene_whole_prob
+        scale_range, max_scale = ((0.0, 0.0), fill) if widest else ((0.4, 2.5), max(1.3, fill * 1.3))
+        M = C.place_layer(rng, layer, size, "edge", scale_range=scale_range, max_scale=max_scale,
                           min_scale=fill, rotate=0)
         M = _keep_inside(M, w, h, size)
         fg, a, bg = C.warp_layer(layer, M, size)
