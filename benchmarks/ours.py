@@ -31,6 +31,18 @@ def model_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+def has_matting_stage(path: Path) -> bool:
+    """Whether a `.keras` file holds AlphaNet's `matting_net` (so it can take a given trimap); read from the
+    archive's config without loading the model. HAttMatting has none: it is trimap-free."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return '"matting_net"' in archive.read("config.json").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
 def engine(path: Path) -> str:
     path = Path(path)
     if path.is_dir():
@@ -39,7 +51,8 @@ def engine(path: Path) -> str:
 
 
 class AlphaNet(Method):
-    """AlphaNet from a model file; Keras models also run the given-trimap mode (paper Table II)."""
+    """AlphaNet (or another model of ours, e.g. HAttMatting) from a model file; Keras AlphaNets also run the
+    given-trimap mode (paper Table II)."""
 
     task = "automatic matting (ours)"
     license = "Apache-2.0 (ours)"
@@ -52,7 +65,7 @@ class AlphaNet(Method):
         self.path = resolve_model_path(model)  # ModelError (one line) when missing
         self.name, self.slug = name, slug or slugify(name)
         self.runtime = engine(self.path)
-        self.given_trimap = self.runtime == "tensorflow (Keras)"
+        self.given_trimap = self.runtime == "tensorflow (Keras)" and has_matting_stage(self.path)
 
     def files(self):
         return model_files(self.path)

@@ -15,14 +15,14 @@ class SelectionError(ValueError):
     """A --methods / --skip / --ablation value that names nothing, or two methods with one slug."""
 
 
-def _parse_ablation(text: str) -> tuple[str, str]:
+def _parse_ablation(text: str, option: str = "--ablation") -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name.strip() or not path.strip():
-        raise SelectionError(f"--ablation must be NAME=PATH, got {text!r}")
+        raise SelectionError(f"{option} must be NAME=PATH, got {text!r}")
     return name.strip(), path.strip()
 
 
-def _ours(model: str, ablations, artifacts):
+def _ours(model: str, ablations, artifacts, hatt=()):
     """(slug, factory) of every method of ours: built only if selected (loading checks the file)."""
     out = [("alphanet", lambda: AlphaNet(model, name="AlphaNet"))]
     for solver in SOLVERS:
@@ -32,6 +32,10 @@ def _ours(model: str, ablations, artifacts):
         name, path = _parse_ablation(text)
         slug = slugify(f"alphanet-{name}")
         out.append((slug, lambda n=name, p=path, s=slug: AlphaNet(p, name=f"AlphaNet ({n})", slug=s)))
+    for text in hatt or ():
+        name, path = _parse_ablation(text, "--hatt")
+        slug = slugify(name)
+        out.append((slug, lambda n=name, p=path, s=slug: AlphaNet(p, name=n, slug=s)))
     if artifacts:
         root = Path(artifacts)
         if not root.is_dir():
@@ -46,9 +50,9 @@ def _matches(slug: str, patterns) -> bool:
     return any(fnmatch.fnmatch(slug, p) for p in patterns)
 
 
-def select_methods(model="default", ablations=(), artifacts=None, methods=None, skip=()) -> list[Method]:
+def select_methods(model="default", ablations=(), artifacts=None, methods=None, skip=(), hatt=()) -> list[Method]:
     """The methods of a run, in table order. `methods` None means all."""
-    candidates = [(p.slug, p) for p in PEERS] + _ours(model, ablations, artifacts)
+    candidates = [(p.slug, p) for p in PEERS] + _ours(model, ablations, artifacts, hatt)
     slugs = [s for s, _ in candidates]
     duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
     if duplicates:

@@ -3,7 +3,7 @@
     python -m benchmarks.run --validation --out out/bench                  # the validation sets, everything
     python -m benchmarks.run --validation --quick --out out/bench-smoke    # 2 images per set, few repeats
     python -m benchmarks.run --images DIR --alphas DIR [--trimaps DIR] [--masks-images DIR --masks DIR ...]
-        [--model default|PATH] [--ablation NAME=PATH ...] [--artifacts DIR] --out DIR
+        [--model default|PATH] [--ablation NAME=PATH ...] [--hatt NAME=PATH ...] [--artifacts DIR] --out DIR
         [--methods SLUG ...] [--skip SLUG ...] [--threads 1 2] [--stages predict speed report]
 
 Stages: `predict` fills OUT/cache with every method's mattes (PNG; cached images are skipped), `speed` times
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="shared data folder for --validation (default $ALPHANET_DATA or ../shared/data)")
     p.add_argument("--model", default="default", help="our AlphaNet: 'default' or a .keras/.tflite/SavedModel path")
     p.add_argument("--ablation", action="append", default=[], metavar="NAME=PATH", help="another AlphaNet (repeat)")
+    p.add_argument("--hatt", action="append", default=[], metavar="NAME=PATH",
+                   help="a trimap-free model of ours that is not AlphaNet, e.g. HAttMatting (repeat)")
     p.add_argument("--artifacts", metavar="DIR", help="every .tflite and SavedModel in DIR (alphanet export --out)")
     p.add_argument("--out", required=True, help="output folder (cache, results.json, report.md, figures)")
     p.add_argument("--methods", nargs="+", metavar="SLUG", help="only these methods (glob patterns; see --list)")
@@ -156,7 +158,8 @@ def run(args, methods=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     datasets = resolve_datasets(args)
     if methods is None:
-        methods = select_methods(args.model, args.ablation, args.artifacts, args.methods, args.skip)
+        methods = select_methods(args.model, args.ablation, args.artifacts, args.methods, args.skip,
+                                 hatt=args.hatt)
     if args.list:
         for m in methods:
             print(f"{m.slug:32s} {m.name} [{m.kind}{', given trimap' if m.given_trimap else ''}; {m.runtime}]")

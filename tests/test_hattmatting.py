@@ -299,3 +299,19 @@ def test_a_saved_hattmatting_net_runs_through_the_matter(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("(40, 56) float32")
+
+
+def test_benchmarks_take_hattmatting_as_a_trimap_free_method_of_ours(hatt, tiny_model_path, tmp_path):
+    """`benchmarks.run --hatt NAME=PATH`: scored in Table I only (no matting stage to take a given trimap)."""
+    from benchmarks.ours import has_matting_stage
+    from benchmarks.registry import SelectionError, select_methods
+
+    hatt.save(tmp_path / "hatt.keras")
+    assert has_matting_stage(tiny_model_path) and not has_matting_stage(tmp_path / "hatt.keras")
+    (method,) = select_methods(model=tiny_model_path, methods=["hattmatting"],
+                               hatt=[f"HAttMatting={tmp_path / 'hatt.keras'}"])
+    assert (method.name, method.given_trimap) == ("HAttMatting", False)
+    (ours,) = select_methods(model=tiny_model_path, methods=["alphanet"])
+    assert ours.given_trimap
+    with pytest.raises(SelectionError, match="--hatt must be NAME=PATH"):
+        select_methods(model=tiny_model_path, hatt=["hatt.keras"])
