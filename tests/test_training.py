@@ -114,3 +114,22 @@ def test_init_starts_a_stage_from_an_earlier_run_and_rejects_a_mismatched_checkp
     tiny.get_layer("segmentation_net").save(tmp_path / "other.keras")
     with pytest.raises(ValueError, match="other.keras: weights do not fit"):
         build_matting(load_config("matting", None, {"init": str(tmp_path / "other.keras")}))
+
+
+def test_assemble_takes_a_stage_from_a_whole_alphanet(tiny_model_path, tmp_path):
+    """`training.assemble --segmentation ALPHANET --matting NET`: an ablation behind a shipped segmentation net."""
+    import keras
+    import numpy as np
+
+    import alphanet_tf.layers  # noqa: F401
+    from training.assemble import main
+
+    tiny = keras.saving.load_model(tiny_model_path, compile=False)
+    tiny.get_layer("matting_net").save(tmp_path / "matting_net.keras")
+    out = tmp_path / "assembled.keras"
+    assert main(["--segmentation", str(tiny_model_path), "--matting", str(tmp_path / "matting_net.keras"),
+                 "--seg-size", "64", "--out", str(out)]) == 0
+    assembled = keras.saving.load_model(out, compile=False)
+    for name in ("segmentation_net", "matting_net"):
+        for a, b in zip(assembled.get_layer(name).get_weights(), tiny.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)

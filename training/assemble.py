@@ -2,6 +2,10 @@
 
     python -m training.assemble --alphanet runs/end2end/best.keras --out alphanet_tf/assets/alphanet_default.keras
     python -m training.assemble --segmentation runs/segmentation/best.keras --matting runs/matting/best.keras --out M.keras
+    python -m training.assemble --segmentation default --matting runs/matting_noatt/best.keras --out M.keras
+
+`--segmentation` and `--matting` take a stage checkpoint, or a whole AlphaNet (`default`: the shipped one),
+whose stage of that name is used: e.g. a new matting net behind the shipped segmentation net (an ablation).
 
 End-to-end training runs the segmentation net on the crop size; the shipped model uses `--seg-size` (320).
 """
@@ -23,6 +27,17 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
     def load(path):
         return keras.saving.load_model(path, compile=False)
 
+    def stage(path, name):
+        if str(path) == "default":
+            from alphanet_tf.runtimes import resolve_model_path
+
+            path = resolve_model_path("default")
+        model = load(path)
+        try:
+            return model.get_layer(name)
+        except ValueError:
+            return model  # a stage checkpoint itself
+
     settings = {}
     if alphanet:
         source = load(alphanet)
@@ -30,7 +45,7 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
         ed = source.get_layer("ed_trimap")
         settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius}
     else:
-        segmentation_net, matting_net = load(segmentation), load(matting)
+        segmentation_net, matting_net = stage(segmentation, "segmentation_net"), stage(matting, "matting_net")
     if trimap_rate is not None:
         settings["trimap_rate"] = trimap_rate
     if max_radius is not None:
@@ -47,8 +62,8 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alphanet", help="an AlphaNet checkpoint (e.g. the end2end run's best.keras)")
-    parser.add_argument("--segmentation", help="a SegmentationNet checkpoint")
-    parser.add_argument("--matting", help="a MattingNet checkpoint")
+    parser.add_argument("--segmentation", help="a SegmentationNet checkpoint, or an AlphaNet (or 'default') to take it from")
+    parser.add_argument("--matting", help="a MattingNet checkpoint, or an AlphaNet (or 'default') to take it from")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seg-size", type=int, default=320)
     parser.add_argument("--trimap-rate", type=float)
