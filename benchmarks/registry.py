@@ -15,7 +15,7 @@ class SelectionError(ValueError):
     """A --methods / --skip / --ablation value that names nothing, or two methods with one slug."""
 
 
-def _parse_ablation(text: str, option: str = "--ablation") -> tuple[str, str]:
+def _parse_name_path(text: str, option: str = "--ablation") -> tuple[str, str]:
     name, sep, path = text.partition("=")
     if not sep or not name.strip() or not path.strip():
         raise SelectionError(f"{option} must be NAME=PATH, got {text!r}")
@@ -29,11 +29,11 @@ def _ours(model: str, ablations, artifacts, hatt=()):
         out.append((slugify(f"alphanet-seg-{solver}"),
                     lambda s=solver: SegmentationPymatting(model, s, slug=slugify(f"alphanet-seg-{s}"))))
     for text in ablations or ():
-        name, path = _parse_ablation(text)
+        name, path = _parse_name_path(text)
         slug = slugify(f"alphanet-{name}")
         out.append((slug, lambda n=name, p=path, s=slug: AlphaNet(p, name=f"AlphaNet ({n})", slug=s)))
     for text in hatt or ():
-        name, path = _parse_ablation(text, "--hatt")
+        name, path = _parse_name_path(text, "--hatt")
         slug = slugify(name)
         out.append((slug, lambda n=name, p=path, s=slug: AlphaNet(p, name=n, slug=s)))
     if artifacts:

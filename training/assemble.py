@@ -23,16 +23,13 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
     from alphanet_tf.models import AlphaNet
+    from alphanet_tf.runtimes import resolve_model_path
 
     def load(path):
         return keras.saving.load_model(path, compile=False)
 
     def stage(path, name):
-        if str(path) == "default":
-            from alphanet_tf.runtimes import resolve_model_path
-
-            path = resolve_model_path("default")
-        model = load(path)
+        model = load(resolve_model_path(path))  # "default" -> the shipped AlphaNet
         try:
             return model.get_layer(name)
         except ValueError:
