@@ -31,3 +31,19 @@ def test_focal_dice_loss_properties():
     assert perfect < 1e-3 < half < wrong
     # dice of an all-wrong prediction is 1 - 1 / (16 + 48 + 1) per image; focal adds a positive term
     assert wrong > 1.0 - 1.0 / 65.0
+
+
+def test_focal_alpha_weights_the_foreground_class():
+    """Focal term of one pixel at p = 0.5: alpha_t * (1 - 0.5)^2 * log 2, alpha_t = alpha for foreground."""
+    half = np.full((1, 1, 1, 1), 0.5, "float32")
+    for alpha in (0.25, 0.5):
+        loss = FocalDiceLoss(focal_alpha=alpha, dice_weight=0.0)
+        np.testing.assert_allclose(float(loss(np.ones_like(half), half)), alpha * 0.25 * np.log(2), rtol=1e-5)
+        np.testing.assert_allclose(float(loss(np.zeros_like(half), half)), (1 - alpha) * 0.25 * np.log(2), rtol=1e-5)
+
+
+def test_segmentation_stage_reads_focal_alpha():
+    from training.config import load_config
+    from training.stages import build_segmentation
+    _, loss, _ = build_segmentation(load_config("segmentation", overrides={"focal_alpha": 0.5}))
+    assert loss.focal_alpha == 0.5

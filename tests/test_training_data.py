@@ -197,6 +197,33 @@ def test_trimap_radii():
     assert (make_trimap(np.ones((8, 8), np.float32), 3, 3) == 1).all()
 
 
+def test_trimap_radius_per_pixel():
+    """A radius array widens the band only where it is large: left half radius 1, right half radius 6."""
+    from training.data.trimap import make_trimap
+    a = np.zeros((40, 40), np.float32)
+    a[:, 20:] = 1.0  # a vertical edge between columns 19 and 20
+    r = np.where(np.arange(40)[:, None] < 20, 1.0, 6.0) * np.ones((1, 40), np.float32)
+    t = make_trimap(a, r, r)
+    top, bottom = (t[:20] == 0.5).sum(axis=1), (t[20:] == 0.5).sum(axis=1)
+    assert (top == 2).all() and (bottom == 12).all(), (top, bottom)  # r on each side of the edge
+
+
+def test_uneven_trimaps_vary_their_width_along_the_edge():
+    """`uneven_prob=1` bands vary along a straight edge (hand-drawn-like); `uneven_prob=0` bands do not."""
+    from training.data.trimap import radius_field, random_trimap
+    field = radius_field(np.random.default_rng(0), (64, 48), spread=2.5)
+    assert field.shape == (64, 48) and field.min() >= 1 / 2.5 - 1e-6 and field.max() <= 2.5 + 1e-6
+    a = np.zeros((128, 128), np.float32)
+    a[:, 64:] = 1.0
+
+    def width_spread(uneven_prob):
+        rows = [(random_trimap(np.random.default_rng(i), a, (0.05, 0.05), uneven_prob) == 0.5).sum(axis=1)
+                for i in range(8)]
+        return np.mean([w.max() - w.min() for w in rows])
+
+    assert width_spread(0.0) == 0
+    assert width_spread(1.0) > 6
+
 def test_val_is_deterministic_and_finite():
     kw = dict(crop=CROP, batch_size=2, seed=3, data_root=ROOT, val_size=4)
     a = [(x["image"].numpy(), x["trimap"].numpy(), y.numpy()) for x, y in matting_dataset("val", **kw)]
@@ -239,6 +266,30 @@ def test_segmentation_sources_have_people(train_pools):
     sampler = SegmentationSampler(train_pools, size=CROP, mix={"pennfudan": 1.0, "humanseg": 1.0, "composite": 0})
     fractions = [sampler(np.random.default_rng(i))[1].mean() for i in range(12)]
     assert np.mean(fractions) > 0.05  # crops are biased towards people
+
+
+def test_segmentation_whole_view_is_the_squashed_photo(train_pools):
+    """`whole_prob=1` shows the whole person photo squashed to a square (AlphaNet's seg_resize view)."""
+    import dataclasses
+
+    import cv2
+
+    from training.data.segmentation import SegmentationSampler
+    from training.data.sources import load_person_mask
+    stem = train_pools.persons["humanseg290"][0]
+    pools = dataclasses.replace(train_pools, persons={"humanseg290": [stem]})
+    _, full = load_person_mask(pools.root, "humanseg290", stem)
+    assert full.shape[0] != full.shape[1]  # a square photo would not tell a crop from the whole
+    expected = cv2.resize(full, (CROP, CROP), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+
+    def masks(whole_prob):
+        sampler = SegmentationSampler(pools, size=CROP, degrade=False, mix={"humanseg": 1.0},
+                                      whole_prob=whole_prob)
+        return [sampler(np.random.default_rng(i))[1][..., 0] for i in range(6)]
+
+    for m in masks(1.0):
+        assert np.array_equal(m, expected) or np.array_equal(m, expected[:, ::-1])
+    assert not any(np.array_equal(m, expected) or np.array_equal(m, expected[:, ::-1]) for m in masks(0.0))
 
 
 # ---------------------------------------------------------------------------------------------- people labels

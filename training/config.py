@@ -13,13 +13,19 @@ DEFAULTS = {
         "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
         "focal_gamma": 2.0, "dice_weight": 1.0, "backup_every_steps": 50, "seed": 0,
+        # Weight of the foreground class in the focal term; RetinaNet's 0.25 favours background.
+        "focal_alpha": 0.25,
+        # Sources (training/data/segmentation.py; None = its DEFAULT_MIX) and the share of person photos
+        # shown whole, squashed to a square as AlphaNet feeds its segmentation net.
+        "mix": None, "whole_prob": 0.0,
     },
     "matting": {
         "attention": True, "init": None, "size": 256, "batch_size": 8,
         "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
         "gamma": 0.5, "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0,
-        "backup_every_steps": 50, "seed": 0,
+        # Share of training trimaps whose band width varies over the image, like hand-drawn ones.
+        "uneven_trimap_prob": 0.5, "backup_every_steps": 50, "seed": 0,
     },
     "end2end": {
         "segmentation": "runs/segmentation/best.keras", "matting": "runs/matting/best.keras",

@@ -45,7 +45,8 @@ def build_segmentation(config):
     model = _initialise(SegmentationNet(backbone=config["backbone"]), config["init"])
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(model)
-    loss = FocalDiceLoss(focal_gamma=config["focal_gamma"], dice_weight=config["dice_weight"])
+    loss = FocalDiceLoss(focal_gamma=config["focal_gamma"], focal_alpha=config["focal_alpha"],
+                         dice_weight=config["dice_weight"])
     metrics = [keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5, name="iou")]
     return model, loss, metrics
 
@@ -85,10 +86,13 @@ def datasets(config):
     stage, size, batch = config["stage"], config["size"], config["batch_size"]
     common = dict(batch_size=batch, seed=config["seed"])
     if stage == "segmentation":
+        common.update(mix=config["mix"], whole_prob=config["whole_prob"])
         train = segmentation_dataset("train", size=size, **common)
         val = segmentation_dataset("val", size=size, repeat=False, val_size=config["val_size"], **common)
         return train, val
     common.update(whole_prob=config["whole_prob"], scene_whole_prob=config["scene_whole_prob"])
+    if stage == "matting":  # the other stages make their own trimaps or none
+        common.update(uneven_trimap_prob=config["uneven_trimap_prob"])
     train = matting_dataset("train", crop=size, people_weight=config["people_weight"], **common)
     val = matting_dataset("val", crop=size, repeat=False, val_size=config["val_size"], **common)
     if stage == "end2end":

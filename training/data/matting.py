@@ -43,7 +43,7 @@ class MattingSampler:
     def __init__(self, pools: Pools, crop: int = 320, degrade: bool = True, people_weight: float = 0.25,
                  mix: dict | None = None, distractor_prob: float = 0.2,
                  trimap_width: tuple[float, float] = (0.01, 0.08), whole_prob: float = 0.2,
-                 scene_whole_prob: float = 0.0):
+                 scene_whole_prob: float = 0.0, uneven_trimap_prob: float = 0.0):
         self.pools, self.crop, self.degrade = pools, int(crop), bool(degrade)
         mix = dict(DEFAULT_MIX if mix is None else mix)
         if not pools.cutouts:
@@ -55,7 +55,7 @@ class MattingSampler:
         self.p = p / p.sum()
         self.people_weight = float(people_weight) if pools.people else 0.0
         self.distractor_prob = distractor_prob
-        self.trimap_width = trimap_width
+        self.trimap_width, self.uneven_trimap_prob = trimap_width, float(uneven_trimap_prob)
         # Crops around the matte's edge suit a net given a trimap; a trimap-free net (HAttMatting) must also
         # see whole objects to learn what is foreground: composites placed whole, scenes at their widest.
         self.whole_prob, self.scene_whole_prob = float(whole_prob), float(scene_whole_prob)
@@ -165,7 +165,7 @@ class MattingSampler:
         image = C.composite(fg, a, bg)
         if self.degrade:
             image = C.degrade(rng, image)
-        trimap = random_trimap(rng, a, self.trimap_width)
+        trimap = random_trimap(rng, a, self.trimap_width, self.uneven_trimap_prob)
         target = np.concatenate([a[..., None], fg, bg], -1)
         return (np.ascontiguousarray(image * 255.0, np.float32), trimap[..., None].astype(np.float32),
                 np.ascontiguousarray(target, np.float32))

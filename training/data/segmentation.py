@@ -31,8 +31,10 @@ DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
 class SegmentationSampler:
     """Callable ``sampler(rng) -> (image float32 (S, S, 3) in [0, 255], mask float32 (S, S, 1) in {0, 1})``."""
 
-    def __init__(self, pools: Pools, size: int = 320, degrade: bool = True, mix: dict | None = None):
+    def __init__(self, pools: Pools, size: int = 320, degrade: bool = True, mix: dict | None = None,
+                 whole_prob: float = 0.0):
         self.pools, self.size, self.degrade = pools, int(size), bool(degrade)
+        self.whole_prob = float(whole_prob)
         mix = dict(DEFAULT_MIX if mix is None else mix)
         if not pools.persons.get("pennfudan"):
             mix["pennfudan"] = 0.0
@@ -48,6 +50,21 @@ class SegmentationSampler:
         img, mask = load_person_mask(self.pools.root, set_name, stems[rng.integers(len(stems))])
         h, w = mask.shape
         size = self.size
+        if rng.random() < self.whole_prob:  # the whole photo squashed to a square, as AlphaNet's seg_resize does
+            crop_i, crop_m, side = img, mask, max(h, w)
+        else:
+            crop_i, crop_m, side = self._square_crop(rng, img, mask, set_name)
+        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        image = cv2.resize(crop_i, (size, size), interpolation=interp).astype(np.float32) / 255.0
+        m = cv2.resize(crop_m, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        if rng.random() < 0.8:
+            image = C.colour_jitter(rng, image, 1.0)
+        return image, m
+
+    @staticmethod
+    def _square_crop(rng, img, mask, set_name: str):
+        """A square crop from a tight one to the whole short side, centred near a person pixel mostly."""
+        h, w = mask.shape
         short = min(h, w)
         # crop side in source pixels: from a tight crop to the whole short side
         side = int(round(short * rng.uniform(0.45 if set_name == "pennfudan" else 0.6, 1.0)))
@@ -61,14 +78,7 @@ class SegmentationSampler:
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         x0 = int(np.clip(round(cx - side / 2), 0, w - side))
         y0 = int(np.clip(round(cy - side / 2), 0, h - side))
-        crop_i = img[y0:y0 + side, x0:x0 + side]
-        crop_m = mask[y0:y0 + side, x0:x0 + side]
-        interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-        image = cv2.resize(crop_i, (size, size), interpolation=interp).astype(np.float32) / 255.0
-        m = cv2.resize(crop_m, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
-        if rng.random() < 0.8:
-            image = C.colour_jitter(rng, image, 1.0)
-        return image, m
+        return img[y0:y0 + side, x0:x0 + side], mask[y0:y0 + side, x0:x0 + side], side
 
     def _composite(self, rng):
         cs = self._composites
