@@ -404,7 +404,8 @@ class QuantErosionDilationTrimap(_QuantizedMixin, ErosionDilationTrimap):
         n_h, n_w = probability.shape[1], probability.shape[2]
         if n_h is None or n_w is None:
             raise ValueError("QuantErosionDilationTrimap needs a static height and width")
-        mask = self.q_mask(_select(probability >= self.threshold, 1.0, 0.0))
+        mask = self.clean(self.q_mask(_select(probability >= self.threshold, 1.0, 0.0)),
+                          lambda x: self.q_inverse(1.0 - x))
         rows = tf.reduce_max(mask, axis=[2, 3])  # (N, H)
         cols = tf.reduce_max(mask, axis=[1, 3])  # (N, W)
         extents = _fake_quant(self._extent(rows, n_h) + self._extent(cols, n_w), *pow2_range(2 * (max(n_h, n_w) - 1)))

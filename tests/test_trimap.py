@@ -39,6 +39,27 @@ def test_matches_opencv_erode_dilate_on_random_blobs():
     np.testing.assert_array_equal(trimap, expected)
 
 
+def test_clean_radius_fills_holes():
+    """A 3 px hole in the subject: with clean_radius 2 (a 5 px closing) it vanishes and the trimap equals the
+    whole square's; without, it becomes a patch of band. A 7 px hole and a speck outside are kept."""
+    clean = square_mask(64, 12, 12, 40)
+    noisy = clean.copy()
+    noisy[30:33, 30:33] = 0.0  # narrow hole: filled
+    layer = ErosionDilationTrimap(rate=0.1, clean_radius=2)
+    np.testing.assert_array_equal(layer(noisy[None, :, :, None]), ErosionDilationTrimap(rate=0.1)(clean[None, :, :, None]))
+    raw = ErosionDilationTrimap(rate=0.1)(noisy[None, :, :, None]).numpy()[0, :, :, 0]
+    assert raw[31, 31] == 0.5
+    wide = clean.copy()
+    wide[28:35, 28:35] = 0.0  # wider than the closing: kept
+    wide[2:5, 56:59] = 1.0  # a speck outside the subject: kept (closing never removes foreground)
+    cleaned = layer.clean(wide[None, :, :, None]).numpy()[0, :, :, 0]
+    assert cleaned[31, 31] == 0.0 and cleaned[3, 57] == 1.0
+    # a subject cut by the frame border is not eroded from the border
+    edge = square_mask(32, 0, 0, 20)
+    np.testing.assert_array_equal(layer.clean(edge[None, :, :, None]).numpy()[0, :, :, 0], edge)
+    assert ErosionDilationTrimap.from_config(layer.get_config()).clean_radius == 2
+
+
 def test_band_width_is_per_image_in_the_batch():
     small, large = square_mask(128, 50, 50, 20), square_mask(128, 10, 10, 100)
     trimap = ErosionDilationTrimap(rate=0.1)(np.stack([small, large])[..., None]).numpy()
@@ -88,13 +109,14 @@ def test_threshold_decides_the_mask(threshold):
     assert np.all(trimap == (1.0 if threshold == 0.5 else 0.0))
 
 
-def test_int8_tflite_keeps_the_band_width():
+@pytest.mark.parametrize("clean_radius", [0, 2])
+def test_int8_tflite_keeps_the_band_width(clean_radius):
     """Post-training int8 used to collapse the radius to min_radius (a 1e9 sentinel in the bounding-box
     arithmetic); every intermediate now shares the image-side range, so int8 gives float's trimap when the
-    calibration data covers the object sizes."""
+    calibration data covers the object sizes (with and without the mask clean-up)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    layer = ErosionDilationTrimap(rate=0.05, max_radius=8)
+    layer = ErosionDilationTrimap(rate=0.05, max_radius=8, clean_radius=clean_radius)
     function = tf.function(lambda p: layer(p), input_signature=[tf.TensorSpec((1, 96, 96, 1), tf.float32)])
     rng = np.random.default_rng(1)
 

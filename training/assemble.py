@@ -18,7 +18,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, trimap_rate=None, max_radius=None):
+def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, trimap_rate=None, max_radius=None,
+             clean_radius=None):
     import keras
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
@@ -40,13 +41,15 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
         source = load(alphanet)
         segmentation_net, matting_net = source.get_layer("segmentation_net"), source.get_layer("matting_net")
         ed = source.get_layer("ed_trimap")
-        settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius}
+        settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius, "clean_radius": ed.clean_radius}
     else:
         segmentation_net, matting_net = stage(segmentation, "segmentation_net"), stage(matting, "matting_net")
     if trimap_rate is not None:
         settings["trimap_rate"] = trimap_rate
     if max_radius is not None:
         settings["max_radius"] = max_radius
+    if clean_radius is not None:
+        settings["clean_radius"] = clean_radius
     model = AlphaNet(segmentation_net, matting_net, seg_size=seg_size, **settings)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +68,12 @@ def main(argv=None):
     parser.add_argument("--seg-size", type=int, default=320)
     parser.add_argument("--trimap-rate", type=float)
     parser.add_argument("--max-radius", type=int)
+    parser.add_argument("--clean-radius", type=int, help="close and open the thresholded mask by this many pixels")
     args = parser.parse_args(argv)
     if not args.alphanet and not (args.segmentation and args.matting):
         parser.error("give --alphanet, or both --segmentation and --matting")
     assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size, args.trimap_rate,
-             args.max_radius)
+             args.max_radius, args.clean_radius)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -25,19 +25,37 @@ class ErosionDilationTrimap(keras.layers.Layer):
     `r = rate * ((y2 - y1) + (x2 - x1)) / 2` from the mask's bounding box, clipped to
     `[min_radius, max_radius]` pixels. An empty mask gives an all-background trimap.
 
+    With `clean_radius = k > 0` the thresholded mask is first closed with a (2k+1)-pixel square: holes and
+    gaps narrower than that are filled instead of each becoming a square of unknown band inside the subject.
+    (Opening as well, to drop specks, cost thin structures: measured worse on alphamatting.com objects.)
+
     Args:
         rate: band radius as a fraction of the mean bounding-box side.
         max_radius: largest radius in pixels (the number of max-pools in the stack).
         min_radius: smallest radius for a non-empty mask.
         threshold: probability at which a pixel counts as foreground.
+        clean_radius: half-width in pixels of the closing that fills holes in the mask (0: none).
     """
 
-    def __init__(self, rate=0.04, max_radius=24, min_radius=1.0, threshold=0.5, **kwargs):
+    def __init__(self, rate=0.04, max_radius=24, min_radius=1.0, threshold=0.5, clean_radius=0, **kwargs):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.max_radius = int(max_radius)
         self.min_radius = float(min_radius)
         self.threshold = float(threshold)
+        self.clean_radius = int(clean_radius)
+
+    def clean(self, mask, complement=lambda x: 1.0 - x):
+        """Closing (dilate, then erode as the complement's dilation) of a 0/1 mask by 3x3 max-pools, TFLite
+        builtins; the frame border is not background, so a subject cut by the frame is not eroded from it."""
+        def dilate(x):
+            for _ in range(self.clean_radius):
+                x = tf.nn.max_pool2d(x, ksize=3, strides=1, padding="SAME")
+            return x
+
+        if self.clean_radius <= 0:
+            return mask
+        return complement(dilate(complement(dilate(mask))))
 
     def band_radius(self, mask):
         """Per-image radius in pixels, shape (N, 1, 1, 1); 0 for an empty mask."""
@@ -58,7 +76,7 @@ class ErosionDilationTrimap(keras.layers.Layer):
 
     def call(self, probability):
         probability = tf.stop_gradient(probability)
-        mask = indicator(probability >= self.threshold, probability.dtype)
+        mask = self.clean(indicator(probability >= self.threshold, probability.dtype))
         radius = self.band_radius(mask)
         # Channel 0 grows the mask (distance outside), channel 1 grows the background (distance inside).
         grown = tf.concat([mask, 1.0 - mask], axis=-1)
@@ -83,6 +101,7 @@ class ErosionDilationTrimap(keras.layers.Layer):
             "max_radius": self.max_radius,
             "min_radius": self.min_radius,
             "threshold": self.threshold,
+            "clean_radius": self.clean_radius,
         }
 
 
