@@ -111,6 +111,11 @@ def test_init_starts_a_stage_from_an_earlier_run_and_rejects_a_mismatched_checkp
     first.save(tmp_path / "seg.keras")
     model, _, _ = build_segmentation(load_config("segmentation", None, {"init": str(tmp_path / "seg.keras")}))
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first.get_weights()))
+    # a whole AlphaNet as `init`: its sub-model of the stage's name
+    from alphanet_tf.models import AlphaNet
+    AlphaNet(first, tiny.get_layer("matting_net"), seg_size=64).save(tmp_path / "alphanet.keras")
+    model, _, _ = build_segmentation(load_config("segmentation", None, {"init": str(tmp_path / "alphanet.keras")}))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), first.get_weights()))
     tiny.get_layer("segmentation_net").save(tmp_path / "other.keras")
     with pytest.raises(ValueError, match="other.keras: weights do not fit"):
         build_matting(load_config("matting", None, {"init": str(tmp_path / "other.keras")}))

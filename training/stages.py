@@ -13,6 +13,7 @@ import alphanet_tf.layers  # noqa: F401  (registers the custom layers for loadin
 from alphanet_tf.backbones import freeze_backbone_batchnorm
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss
 from alphanet_tf.models import AlphaNet, MattingNet, SegmentationNet
+from alphanet_tf.runtimes import resolve_model_path
 from training.hatt import build_hattmatting
 
 
@@ -31,9 +32,15 @@ class _AlphaMAE(keras.metrics.MeanMetricWrapper):
 
 
 def _initialise(model, path):
-    """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer."""
+    """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer.
+
+    `path` is a checkpoint of the stage, or a whole AlphaNet (`default`: the shipped one) whose sub-model of
+    the stage's name is taken.
+    """
     if path:
-        source = load_checkpoint(path)
+        source = load_checkpoint(resolve_model_path(path))
+        if any(layer.name == model.name for layer in source.layers):
+            source = source.get_layer(model.name)
         try:
             model.set_weights(source.get_weights())
         except ValueError as error:
