@@ -112,25 +112,24 @@ def read_mask(path, size: tuple[int, int]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- predictions
-def _load_matter(model: str):
+def _load_matter(model: str, max_side: int | None = None):
     """Builds the model lazily so that scoring saved predictions never imports TensorFlow."""
     if model != "default" and not Path(model).exists():
         raise EvalError(f"model not found: {model}")
     try:
         from alphanet_tf.inference import Matter
 
-        return Matter(model=model)
+        return Matter(model=model) if max_side is None else Matter(model=model, max_side=max_side)
     except Exception as e:  # noqa: BLE001 - any load failure is a setup error
         raise EvalError(f"cannot load model {model}: {_one_line(e)}") from e
 
 
 def _predictor(
-    task: str, folders: dict[str, dict[str, Path]], model: str, mode: str, matter
+    task: str, folders: dict[str, dict[str, Path]], matter, mode: str
 ) -> Callable[[str], np.ndarray]:
     """Returns stem -> predicted map (alpha, or foreground probability for segmentation)."""
     if "predictions" in folders:
         return lambda stem: read_grey(_lookup(folders["predictions"], stem, "prediction"))
-    matter = matter if matter is not None else _load_matter(model)
     images = folders["images"]
     if task == "segmentation":
         return lambda stem: matter.predict(read_rgb(images[stem]))["segmentation"]
@@ -217,6 +216,7 @@ def evaluate_folder(
     region: str | None = None,
     matter=None,
     progress: bool = True,
+    max_side: int | None = None,
 ) -> dict:
     """Scores every image whose stem has both an image and a ground truth.
 
@@ -231,6 +231,7 @@ def evaluate_folder(
         region: "unknown" or "whole"; None = "unknown" when trimaps are given, else "whole".
         matter: an already built ``Matter``-like object (skips loading ``model``).
         progress: show a tqdm progress bar (auto-hidden when stderr is not a terminal).
+        max_side: long side the network sees (None: ``Matter``'s default).
 
     Returns:
         A JSON-ready dict: ``mean``, ``per_image`` (stem -> scores), ``failed`` (stem -> message),
@@ -245,7 +246,9 @@ def evaluate_folder(
     stems = sorted(folders["images"].keys() & folders["gt"].keys())
     if not stems:
         raise EvalError(f"no matching stems between {images} and {gt_folder}")
-    predict = _predictor(task, folders, model, mode, matter)
+    if "predictions" not in folders and matter is None:
+        matter = _load_matter(model, max_side)
+    predict = _predictor(task, folders, matter, mode)
     score = _score_segmentation if task == "segmentation" else _score_matting
 
     per_image, failed = {}, {}
@@ -265,6 +268,7 @@ def evaluate_folder(
         "region": region,
         "mode": mode,
         "model": None if predictions is not None else model,
+        "max_side": getattr(matter, "max_side", None),
         "predictions": None if predictions is None else str(predictions),
     }
     if task == "matting":
@@ -320,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", choices=("unknown", "whole"), default=None,
                    help="pixels to score (default: unknown if --trimaps is given, else whole)")
     p.add_argument("--json", help="write the results to this JSON file")
+    p.add_argument("--max-side", type=int, default=None, metavar="PX",
+                   help="long side the network sees (default: as `alphanet matte`)")
     return p
 
 
@@ -333,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_folder(
             args.images, args.alphas, masks=args.masks, trimaps=args.trimaps,
             predictions=args.predictions, model=args.model, mode=args.mode, region=args.region,
+            max_side=args.max_side,
         )
         print(format_table(result))
         if args.json:

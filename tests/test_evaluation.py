@@ -200,3 +200,19 @@ def test_predictions_mode_does_not_import_tensorflow(matting_dir):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
+    """`--max-side` sets the long side the network sees: recorded in the JSON, and it changes the matte."""
+    from tests.test_inference import photo
+
+    rgb = photo(64, 96)
+    _save(tmp_path / "images/p.png", rgb)
+    _save(tmp_path / "alphas/p.png", (rgb[..., 0] > 128).astype(np.uint8) * 255)
+    base = ["--images", str(tmp_path / "images"), "--alphas", str(tmp_path / "alphas"),
+            "--model", str(tiny_model_path)]
+    assert main([*base, "--json", str(tmp_path / "full.json")]) == 0
+    assert main([*base, "--max-side", "32", "--json", str(tmp_path / "small.json")]) == 0
+    full, small = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("full", "small"))
+    assert small["max_side"] == 32 and full["max_side"] == 1500
+    assert small["per_image"]["p"]["sad"] != full["per_image"]["p"]["sad"]
