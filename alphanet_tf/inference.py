@@ -127,7 +127,7 @@ class Matter:
     Args:
         model: 'default' (the shipped model), a .keras / .tflite / SavedModel path, a keras.Model or a Runtime.
         threads: CPU threads for the engine (None: its default).
-        max_side: long side the network sees (1500 default).
+        max_side: long side the network sees (default `DEFAULT_MAX_SIDE`, 512; up to 1500 for detail).
         fg_estimation: decontaminate the foreground colours for cutouts and composites.
         max_pixels: refuse image files above this many pixels (checked from the header).
     """

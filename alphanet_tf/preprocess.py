@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DEFAULT_MAX_SIDE = 1500
+# Long side the network sees by default; the matte is upsampled back edge-aware. The shipped model, trained on
+# 256 px crops, mattes better at 512 than at full size (MODEL_CARD.md: automatic SAD 35.0 vs 45.6 on the
+# alphamatting.com validation images, 33.7 vs 37.4 on HumanSeg290), and 4-9x faster on 1-1.5 MP photos.
+DEFAULT_MAX_SIDE = 512
 MULTIPLE = 32
 
 

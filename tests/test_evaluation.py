@@ -204,6 +204,7 @@ def test_predictions_mode_does_not_import_tensorflow(matting_dir):
 
 def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
     """`--max-side` sets the long side the network sees: recorded in the JSON, and it changes the matte."""
+    from alphanet_tf.preprocess import DEFAULT_MAX_SIDE
     from tests.test_inference import photo
 
     rgb = photo(64, 96)
@@ -214,5 +215,5 @@ def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
     assert main([*base, "--json", str(tmp_path / "full.json")]) == 0
     assert main([*base, "--max-side", "32", "--json", str(tmp_path / "small.json")]) == 0
     full, small = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("full", "small"))
-    assert small["max_side"] == 32 and full["max_side"] == 1500
+    assert small["max_side"] == 32 and full["max_side"] == DEFAULT_MAX_SIDE
     assert small["per_image"]["p"]["sad"] != full["per_image"]["p"]["sad"]
