@@ -46,7 +46,8 @@ def test_clean_radius_fills_holes():
     noisy = clean.copy()
     noisy[30:33, 30:33] = 0.0  # narrow hole: filled
     layer = ErosionDilationTrimap(rate=0.1, clean_radius=2)
-    np.testing.assert_array_equal(layer(noisy[None, :, :, None]), ErosionDilationTrimap(rate=0.1)(clean[None, :, :, None]))
+    expected = ErosionDilationTrimap(rate=0.1)(clean[None, :, :, None])
+    np.testing.assert_array_equal(layer(noisy[None, :, :, None]), expected)
     raw = ErosionDilationTrimap(rate=0.1)(noisy[None, :, :, None]).numpy()[0, :, :, 0]
     assert raw[31, 31] == 0.5
     wide = clean.copy()

@@ -68,7 +68,8 @@ def main(argv=None):
     parser.add_argument("--seg-size", type=int, default=320)
     parser.add_argument("--trimap-rate", type=float)
     parser.add_argument("--max-radius", type=int)
-    parser.add_argument("--clean-radius", type=int, help="close and open the thresholded mask by this many pixels")
+    parser.add_argument("--clean-radius", type=int,
+                        help="close (fill holes in) the thresholded mask by this many pixels")
     args = parser.parse_args(argv)
     if not args.alphanet and not (args.segmentation and args.matting):
         parser.error("give --alphanet, or both --segmentation and --matting")

@@ -20,7 +20,7 @@ def AlphaNet(segmentation_net=None, matting_net=None, seg_size=320, trimap_rate=
         segmentation_net, matting_net: trained sub-models to compose; built fresh when None.
         seg_size: side of the square copy the segmentation net sees (multiple of 16).
         trimap_rate, max_radius: ED band radius as a fraction of the mask's mean bbox side, and its cap.
-        clean_radius: the ED layer's clean-up of the thresholded mask at `seg_size` (closing + opening).
+        clean_radius: the ED layer's closing of the thresholded mask at `seg_size` (fills holes up to 2k px).
         attention: for a fresh matting net, attention (True) or the plain-pooling ablation.
         weights: ImageNet initialisation for fresh sub-models ("imagenet", npz path or None).
 
