@@ -24,26 +24,17 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
     from alphanet_tf.models import AlphaNet
-    from alphanet_tf.runtimes import resolve_model_path
-
-    def load(path):
-        return keras.saving.load_model(path, compile=False)
-
-    def stage(path, name):
-        model = load(resolve_model_path(path))  # "default" -> the shipped AlphaNet
-        try:
-            return model.get_layer(name)
-        except ValueError:
-            return model  # a stage checkpoint itself
+    from training.stages import load_stage
 
     settings = {}
     if alphanet:
-        source = load(alphanet)
+        source = keras.saving.load_model(alphanet, compile=False)
         segmentation_net, matting_net = source.get_layer("segmentation_net"), source.get_layer("matting_net")
         ed = source.get_layer("ed_trimap")
         settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius, "clean_radius": ed.clean_radius}
     else:
-        segmentation_net, matting_net = stage(segmentation, "segmentation_net"), stage(matting, "matting_net")
+        segmentation_net = load_stage(segmentation, "segmentation_net")
+        matting_net = load_stage(matting, "matting_net")
     if trimap_rate is not None:
         settings["trimap_rate"] = trimap_rate
     if max_radius is not None:

@@ -31,16 +31,20 @@ class _AlphaMAE(keras.metrics.MeanMetricWrapper):
                          name=name, **kwargs)
 
 
-def _initialise(model, path):
-    """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer.
+def load_stage(path, name):
+    """A stage checkpoint, or the sub-model `name` of a whole AlphaNet (`default`: the shipped one)."""
+    model = load_checkpoint(resolve_model_path(path))
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return model  # a stage checkpoint itself
 
-    `path` is a checkpoint of the stage, or a whole AlphaNet (`default`: the shipped one) whose sub-model of
-    the stage's name is taken.
-    """
+
+def _initialise(model, path):
+    """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer;
+    `path` as `load_stage` takes it."""
     if path:
-        source = load_checkpoint(resolve_model_path(path))
-        if any(layer.name == model.name for layer in source.layers):
-            source = source.get_layer(model.name)
+        source = load_stage(path, model.name)
         try:
             model.set_weights(source.get_weights())
         except ValueError as error:
