@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alphanet_tf import __version__
-from alphanet_tf.preprocess import DEFAULT_MAX_SIDE
+from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, TRIMAP_MAX_SIDE
 
 #: subcommand -> module whose `main(argv)` runs it (imported only when asked for).
 DISPATCH = {
@@ -72,8 +72,9 @@ def _build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", default="default", metavar="default|PATH",
                    help="the shipped model, or a .keras file, a SavedModel folder or a .tflite file")
     m.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for the model")
-    m.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
-                   help=f"long side the network sees (default {DEFAULT_MAX_SIDE}); the matte is upsampled back")
+    m.add_argument("--max-side", type=int, default=None, metavar="PX",
+                   help=f"long side the network sees (default {DEFAULT_MAX_SIDE}, {TRIMAP_MAX_SIDE} with --trimap); "
+                        "the matte is upsampled back")
     m.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse inputs with more pixels than this (default 64000000)")
     m.add_argument("--trimap", metavar="FILE|DIR",

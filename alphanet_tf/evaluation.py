@@ -30,6 +30,7 @@ from alphanet_tf.metrics import (
     resolve_region,
     segmentation_metrics,
 )
+from alphanet_tf.preprocess import working_side
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 MASK_SUFFIX = "_mask"  # Penn-Fudan names the mask of X.png "X_mask.png"
@@ -119,7 +120,7 @@ def _load_matter(model: str, max_side: int | None = None):
     try:
         from alphanet_tf.inference import Matter
 
-        return Matter(model=model) if max_side is None else Matter(model=model, max_side=max_side)
+        return Matter(model=model, max_side=max_side)
     except Exception as e:  # noqa: BLE001 - any load failure is a setup error
         raise EvalError(f"cannot load model {model}: {_one_line(e)}") from e
 
@@ -268,7 +269,7 @@ def evaluate_folder(
         "region": region,
         "mode": mode,
         "model": None if predictions is not None else model,
-        "max_side": getattr(matter, "max_side", None),
+        "max_side": None if matter is None else working_side(getattr(matter, "max_side", None), mode == "trimap"),
         "predictions": None if predictions is None else str(predictions),
     }
     if task == "matting":

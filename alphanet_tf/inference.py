@@ -26,7 +26,7 @@ from alphanet_tf.imageio import (
     read_grey,
     read_image,
 )
-from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, prepare, prepare_map, restore, restore_trimap
+from alphanet_tf.preprocess import prepare, prepare_map, restore, restore_trimap, working_side
 from alphanet_tf.runtimes import Runtime, load_runtime
 
 
@@ -70,6 +70,7 @@ def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4):
 
     Images of equal size are batched together; the runtime call alone holds `lock`.
     """
+    max_side = working_side(max_side, trimaps is not None)
     prepared = [prepare(im, max_side) for im in images]
     results = [None] * len(images)
     groups = {}
@@ -99,14 +100,15 @@ def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4):
     return results
 
 
-def predict(model, image, trimap=None, max_side=DEFAULT_MAX_SIDE):
+def predict(model, image, trimap=None, max_side=None):
     """Alpha matte(s) of one image or a list of images (equal sizes are batched).
 
     Args:
         model: a Runtime, a keras.Model, 'default' or a model path (see `load_runtime`).
         image: uint8 RGB HxWx3 (or anything `as_rgb_uint8` takes), or a list of them.
         trimap: None (automatic), or a trimap per image for the given-trimap mode.
-        max_side: long side the network sees; the alpha is upsampled back edge-aware.
+        max_side: long side the network sees (None: 512 automatic, 1500 with a trimap); the alpha is
+            upsampled back edge-aware.
 
     Returns:
         float32 HxW in [0, 1], or a list of them for a list input.
@@ -127,12 +129,13 @@ class Matter:
     Args:
         model: 'default' (the shipped model), a .keras / .tflite / SavedModel path, a keras.Model or a Runtime.
         threads: CPU threads for the engine (None: its default).
-        max_side: long side the network sees (default `DEFAULT_MAX_SIDE`, 512; up to 1500 for detail).
+        max_side: long side the network sees (None: `DEFAULT_MAX_SIDE`, 512, automatic and
+            `TRIMAP_MAX_SIDE`, 1500, with a given trimap).
         fg_estimation: decontaminate the foreground colours for cutouts and composites.
         max_pixels: refuse image files above this many pixels (checked from the header).
     """
 
-    def __init__(self, model="default", threads=None, max_side=DEFAULT_MAX_SIDE, fg_estimation=True,
+    def __init__(self, model="default", threads=None, max_side=None, fg_estimation=True,
                  max_pixels=DEFAULT_MAX_PIXELS):
         self.runtime = load_runtime(model, threads)
         self.max_side = max_side

@@ -1,7 +1,8 @@
 """Losses: AlphaNet's matting loss (paper IV.A) and focal + dice for segmentation.
 
 Keras losses see one `y_true` tensor, so the matting target packs what the composition term needs:
-`y_true = concat[alpha (1), foreground RGB in [0, 1] (3), background RGB in [0, 1] (3)]`.
+`y_true = concat[alpha (1), foreground RGB in [0, 1] (3), background RGB in [0, 1] (3)]`, and for the
+loss over the unknown band only, the trimap as an eighth channel.
 """
 
 import keras
@@ -10,26 +11,41 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="alphanet")
 class MattingLoss(keras.losses.Loss):
-    """gamma * L1(alpha) + (1 - gamma) * L1(composite), averaged over the whole image.
+    """gamma * L1(alpha) + (1 - gamma) * L1(composite), averaged over the whole image or the unknown band.
 
     The composite is `alpha * FG + (1 - alpha) * BG` with the sample's true FG and BG, compared with the same
     composite made with the true alpha (so degradations applied to the input image do not bias the loss).
+    `region="unknown"` averages over the trimap's band only (Deep Image Matting's form; y_true's eighth
+    channel is the trimap): AlphaNet's final alpha takes the known regions from the trimap, so the raw alpha
+    there never reaches the output, and the whole-image mean spends most of its gradient on them.
     """
 
-    def __init__(self, gamma=0.5, name="matting_loss", **kwargs):
+    def __init__(self, gamma=0.5, region="whole", name="matting_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        if region not in ("whole", "unknown"):
+            raise ValueError(f"region must be 'whole' or 'unknown', got {region!r}")
         self.gamma = float(gamma)
+        self.region = region
 
     def call(self, y_true, y_pred):
         alpha_true, fg, bg = y_true[..., :1], y_true[..., 1:4], y_true[..., 4:7]
         alpha_pred = y_pred[..., :1]
-        alpha_l1 = ops.mean(ops.abs(alpha_pred - alpha_true), axis=(1, 2, 3))
         composite_error = (alpha_pred - alpha_true) * (fg - bg)  # = predicted composite - true composite
-        composite_l1 = ops.mean(ops.abs(composite_error), axis=(1, 2, 3))
-        return self.gamma * alpha_l1 + (1.0 - self.gamma) * composite_l1
+        per_pixel = self.gamma * ops.abs(alpha_pred - alpha_true) + (1.0 - self.gamma) * ops.mean(
+            ops.abs(composite_error), axis=-1, keepdims=True)
+        return region_mean(per_pixel, y_true, self.region)
 
     def get_config(self):
-        return {**super().get_config(), "gamma": self.gamma}
+        return {**super().get_config(), "gamma": self.gamma, "region": self.region}
+
+
+def region_mean(per_pixel, y_true, region):
+    """Per-image mean of `per_pixel` (N, H, W, 1) over the whole image, or over the unknown band of the trimap
+    packed as `y_true[..., 7]` (an image without band counts 0)."""
+    if region == "whole":
+        return ops.mean(per_pixel, axis=(1, 2, 3))
+    band = ops.cast(ops.abs(y_true[..., 7:8] - 0.5) < 0.25, per_pixel.dtype)
+    return ops.sum(per_pixel * band, axis=(1, 2, 3)) / ops.maximum(ops.sum(band, axis=(1, 2, 3)), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="alphanet")

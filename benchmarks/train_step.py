@@ -1,8 +1,10 @@
 """Training throughput (images/s) of the matting and segmentation nets, and their size and GFLOPs.
 
-    python benchmarks/train_step.py [--size 320] [--batch 8] [--steps 10] [--threads 2]
+    python benchmarks/train_step.py [--size 320] [--batch 8] [--steps 10] [--threads 2] [--bn frozen|trainable]
 
-Measured on random data (the data pipeline is never the bottleneck, DESIGN.md section 5). Do not run it
+Measured on random data (the data pipeline is never the bottleneck, DESIGN.md section 5), in the training
+recipe's configuration: the backbone's BatchNorm frozen (`freeze_backbone_bn`, the paper's recipe and every
+config in training/configs); `--bn trainable` measures every BatchNorm in training mode. Do not run it
 beside a training run: two threads only help when the other core is idle.
 """
 
@@ -16,6 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from alphanet_tf.backbones import freeze_backbone_batchnorm  # noqa: E402
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss  # noqa: E402
 from alphanet_tf.models import MattingNet, SegmentationNet  # noqa: E402
 
@@ -49,6 +52,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["matting", "segmentation"], default=None)
+    parser.add_argument("--bn", choices=["frozen", "trainable"], default="frozen",
+                        help="backbone BatchNorm as the training recipe has it (frozen) or in training mode")
     args = parser.parse_args(argv)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -61,11 +66,13 @@ def main(argv=None):
         "segmentation": lambda: (SegmentationNet(weights=None), [image],
                                  (rng.uniform(0, 1, (b, s, s, 1)) > 0.5).astype("float32"), FocalDiceLoss()),
     }
-    print(f"threads={args.threads} batch={b} size={s}x{s} steps={args.steps}")
+    print(f"threads={args.threads} batch={b} size={s}x{s} steps={args.steps} backbone_bn={args.bn}")
     for name, make in nets.items():
         if args.only and name != args.only:
             continue
         model, inputs, target, loss = make()
+        if args.bn == "frozen":
+            freeze_backbone_batchnorm(model)
         flops = gflops(model, [x[:1, :512, :512] if s >= 512 else np.zeros((1, 512, 512, x.shape[-1]), "float32")
                                for x in inputs])
         ips = throughput(model, inputs if len(inputs) > 1 else inputs[0], target, loss, args.steps)

@@ -204,7 +204,7 @@ def test_predictions_mode_does_not_import_tensorflow(matting_dir):
 
 def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
     """`--max-side` sets the long side the network sees: recorded in the JSON, and it changes the matte."""
-    from alphanet_tf.preprocess import DEFAULT_MAX_SIDE
+    from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, TRIMAP_MAX_SIDE
     from tests.test_inference import photo
 
     rgb = photo(64, 96)
@@ -217,3 +217,8 @@ def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
     full, small = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("full", "small"))
     assert small["max_side"] == 32 and full["max_side"] == DEFAULT_MAX_SIDE
     assert small["per_image"]["p"]["sad"] != full["per_image"]["p"]["sad"]
+    # a given trimap: full detail by default
+    _save(tmp_path / "trimaps/p.png", np.full((64, 96), 128, np.uint8))
+    given = [*base, "--trimaps", str(tmp_path / "trimaps"), "--mode", "trimap"]
+    assert main([*given, "--json", str(tmp_path / "given.json")]) == 0
+    assert json.loads((tmp_path / "given.json").read_text())["max_side"] == TRIMAP_MAX_SIDE

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss
 
@@ -19,6 +20,26 @@ def test_matting_loss_hand_computed():
     same = float(MattingLoss(gamma=0.5)(packed(alpha_true, fg, fg), alpha_pred))
     np.testing.assert_allclose(same, 0.125, rtol=1e-6)
     assert float(MattingLoss()(packed(alpha_true, fg, bg), alpha_true.astype("float32"))) == 0.0
+
+
+def test_matting_loss_over_the_unknown_band():
+    """region="unknown" averages over the trimap's band (eighth channel) only; known pixels do not count."""
+    alpha_true = np.array([[[[1.0], [0.0], [0.5], [0.0]]]])
+    fg, bg = np.ones((1, 1, 4, 3)), np.zeros((1, 1, 4, 3))
+    trimap = np.array([[[[1.0], [0.0], [0.5], [0.5]]]])
+    target = np.concatenate([packed(alpha_true, fg, bg), trimap], axis=-1).astype("float32")
+    alpha_pred = np.array([[[[0.0], [1.0], [0.25], [0.25]]]], "float32")  # known pixels all wrong
+    loss = float(MattingLoss(gamma=0.5, region="unknown")(target, alpha_pred))
+    # band: errors 0.25 and 0.25 -> alpha L1 0.25, composite L1 0.25 (white over black)
+    np.testing.assert_allclose(loss, 0.25, rtol=1e-6)
+    whole = float(MattingLoss(gamma=0.5)(target, alpha_pred))
+    np.testing.assert_allclose(whole, (1 + 1 + 0.25 + 0.25) / 4, rtol=1e-6)
+    empty = np.concatenate([packed(alpha_true, fg, bg), np.ones_like(trimap)], axis=-1).astype("float32")
+    assert float(MattingLoss(region="unknown")(empty, alpha_pred)) == 0.0  # no band: nothing to learn
+    clone = MattingLoss.from_config(MattingLoss(gamma=0.3, region="unknown").get_config())
+    assert (clone.gamma, clone.region) == (0.3, "unknown")
+    with pytest.raises(ValueError, match="region"):
+        MattingLoss(region="band")
 
 
 def test_focal_dice_loss_properties():

@@ -99,3 +99,11 @@ def test_guided_upsampling_at_same_size_is_identity():
 def test_module_does_not_import_tensorflow():
     code = "import sys, alphanet_tf.preprocess; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_working_side_defaults_by_mode():
+    from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, TRIMAP_MAX_SIDE, working_side
+
+    assert working_side(None, given_trimap=False) == DEFAULT_MAX_SIDE == 512
+    assert working_side(None, given_trimap=True) == TRIMAP_MAX_SIDE == 1500
+    assert working_side(800, given_trimap=True) == 800 and working_side(0, given_trimap=False) == 0

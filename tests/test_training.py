@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.config import DEFAULTS, load_config
@@ -96,6 +97,40 @@ def test_end2end_stage_trains_only_the_matting_loss_and_saves_a_full_alphanet(ti
     changed = lambda net: any(not np.array_equal(a, b) for a, b in zip(  # noqa: E731
         final.get_layer(net).get_weights(), tiny.get_layer(net).get_weights()))
     assert changed("matting_net") and not changed("segmentation_net")
+
+
+def test_end2end_with_given_trimaps_trains_both_losses_and_saves_the_alphanet(tiny_model_path, tmp_path):
+    """given_trimap_weight > 0: the matting net also learns from the samples' own trimaps (band loss)."""
+    import keras
+    import numpy as np
+
+    import alphanet_tf.layers  # noqa: F401
+    from training.train import run
+
+    tiny = keras.saving.load_model(tiny_model_path, compile=False)
+    for name in ("segmentation_net", "matting_net"):
+        tiny.get_layer(name).save(tmp_path / f"{name}.keras")
+    config = load_config("end2end", None, {
+        "segmentation": str(tmp_path / "segmentation_net.keras"), "matting": str(tmp_path / "matting_net.keras"),
+        "size": 64, "seg_size": 64, "batch_size": 2, "epochs": 1, "steps_per_epoch": 2, "val_size": 2,
+        "given_trimap_weight": 0.5})
+    history = run(config, tmp_path / "run", verbose=0).history
+    for key in ("val_alpha_loss", "val_given_alpha_loss", "val_given_alpha_alpha_mae"):
+        assert np.isfinite(history[key][0]), key
+    np.testing.assert_allclose(history["val_loss"][0],
+                               history["val_alpha_loss"][0] + 0.5 * history["val_given_alpha_loss"][0], rtol=1e-4)
+    model = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert set(model.output_names) == {"alpha", "trimap", "segmentation"}  # the AlphaNet, not the view
+
+
+def test_matting_stage_band_loss_gets_the_trimap_with_the_target():
+    from training.stages import datasets
+
+    config = load_config("matting", None, {"size": 64, "batch_size": 2, "val_size": 2, "loss_region": "unknown",
+                                           "people_weight": 0.0})
+    inputs, target = next(iter(datasets(config)[1]))
+    assert target.shape == (2, 64, 64, 8)
+    assert np.array_equal(target[..., 7].numpy(), inputs["trimap"][..., 0].numpy())
 
 
 def test_init_starts_a_stage_from_an_earlier_run_and_rejects_a_mismatched_checkpoint(tiny_model_path, tmp_path):

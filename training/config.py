@@ -24,8 +24,11 @@ DEFAULTS = {
         "epochs": 20, "steps_per_epoch": 100,
         "val_size": 64, "learning_rate": 1e-3, "min_learning_rate": 1e-5, "freeze_backbone_bn": True,
         "gamma": 0.5, "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0,
-        # Share of training trimaps whose band width varies over the image, like hand-drawn ones.
-        "uneven_trimap_prob": 0.5, "backup_every_steps": 50, "seed": 0,
+        # Share of training trimaps whose band width varies over the image, like hand-drawn ones; the band's
+        # base radius as a fraction of the crop side.
+        "uneven_trimap_prob": 0.5, "trimap_width": [0.01, 0.08], "backup_every_steps": 50, "seed": 0,
+        # The matting loss over the "whole" image (paper) or the trimap's "unknown" band (Deep Image Matting).
+        "loss_region": "whole",
     },
     "end2end": {
         "segmentation": "runs/segmentation/best.keras", "matting": "runs/matting/best.keras",
@@ -34,6 +37,9 @@ DEFAULTS = {
         "batch_size": 8, "epochs": 5, "steps_per_epoch": 100, "val_size": 64, "learning_rate": 1e-4,
         "min_learning_rate": 1e-6, "freeze_backbone_bn": True, "gamma": 0.5, "segmentation_loss_weight": 0.0,
         "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0, "backup_every_steps": 50, "seed": 0,
+        # Weight of a second loss on the matting net given the sample's own trimap (band loss; 0 = the
+        # paper's end-to-end stage), and how those trimaps are drawn (as in the matting stage).
+        "given_trimap_weight": 0.0, "uneven_trimap_prob": 0.5, "trimap_width": [0.01, 0.08],
     },
     # HAttMatting (issue 9): trimap-free, on the matting data; loss weights as alphanet_tf/losses_hatt.py.
     "hattmatting": {

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 import alphanet_tf.layers  # noqa: F401  (registers the custom layers for loading checkpoints)
 from alphanet_tf.backbones import freeze_backbone_batchnorm
-from alphanet_tf.losses import FocalDiceLoss, MattingLoss
-from alphanet_tf.models import AlphaNet, MattingNet, SegmentationNet
+from alphanet_tf.losses import FocalDiceLoss, MattingLoss, region_mean
+from alphanet_tf.models import AlphaNet, AlphaNetGivenTrimap, MattingNet, SegmentationNet
 from alphanet_tf.runtimes import resolve_model_path
 from training.hatt import build_hattmatting
 
@@ -24,10 +24,11 @@ def _schedule(config):
 
 
 class _AlphaMAE(keras.metrics.MeanMetricWrapper):
-    """Mean |alpha error| on the packed matting target (its first channel is the alpha)."""
+    """Mean |alpha error| on the packed matting target (its first channel is the alpha), over the region the
+    loss uses."""
 
-    def __init__(self, name="alpha_mae", **kwargs):
-        super().__init__(fn=lambda y_true, y_pred: tf.reduce_mean(tf.abs(y_true[..., :1] - y_pred), axis=[1, 2, 3]),
+    def __init__(self, region="whole", name="alpha_mae", **kwargs):
+        super().__init__(fn=lambda y_true, y_pred: region_mean(tf.abs(y_true[..., :1] - y_pred), y_true, region),
                          name=name, **kwargs)
 
 
@@ -66,7 +67,8 @@ def build_matting(config):
     model = _initialise(MattingNet(attention=config["attention"]), config["init"])
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(model)
-    return model, MattingLoss(gamma=config["gamma"]), [_AlphaMAE()]
+    region = config["loss_region"]
+    return model, MattingLoss(gamma=config["gamma"], region=region), [_AlphaMAE(region)]
 
 
 def load_checkpoint(path):
@@ -85,10 +87,28 @@ def build_end2end(config):
                      clean_radius=config["clean_radius"])
     loss = {"alpha": MattingLoss(gamma=config["gamma"])}
     weights = {"alpha": 1.0}
+    metrics = {"alpha": [_AlphaMAE()]}
     if config["segmentation_loss_weight"] > 0:
         loss["segmentation"] = FocalDiceLoss()
         weights["segmentation"] = config["segmentation_loss_weight"]
-    return model, (loss, weights), {"alpha": [_AlphaMAE()]}
+    if config["given_trimap_weight"] > 0:
+        loss["given_alpha"] = MattingLoss(gamma=config["gamma"], region="unknown")
+        weights["given_alpha"] = config["given_trimap_weight"]
+        metrics["given_alpha"] = [_AlphaMAE("unknown")]
+        return model, (loss, weights), metrics, given_trimap_view(model, loss)
+    return model, (loss, weights), metrics
+
+
+def given_trimap_view(alphanet, loss_names):
+    """AlphaNet's outputs in `loss_names` on `image`, plus `given_alpha`: the same matting net on the image and
+    a given trimap (`AlphaNetGivenTrimap`). Trained together, the end-to-end stage adapts the matting net to
+    the ED layer's trimaps without forgetting hand-drawn ones."""
+    image = keras.Input((None, None, 3), name="image")
+    trimap = keras.Input((None, None, 1), name="trimap")
+    outputs = alphanet(image)
+    views = {k: outputs[k] for k in loss_names if k != "given_alpha"}
+    views["given_alpha"] = AlphaNetGivenTrimap(alphanet)({"image": image, "trimap": trimap})["alpha"]
+    return keras.Model({"image": image, "trimap": trimap}, views, name=f"{alphanet.name}_given_trimap_view")
 
 
 def datasets(config):
@@ -103,10 +123,13 @@ def datasets(config):
         val = segmentation_dataset("val", size=size, repeat=False, val_size=config["val_size"], **common)
         return train, val
     common.update(whole_prob=config["whole_prob"], scene_whole_prob=config["scene_whole_prob"])
-    if stage == "matting":  # the other stages make their own trimaps or none
-        common.update(uneven_trimap_prob=config["uneven_trimap_prob"])
+    given = stage == "end2end" and config["given_trimap_weight"] > 0
+    if stage == "matting" or given:  # the other stages make their own trimaps or none
+        common.update(uneven_trimap_prob=config["uneven_trimap_prob"], trimap_width=tuple(config["trimap_width"]))
     train = matting_dataset("train", crop=size, people_weight=config["people_weight"], **common)
     val = matting_dataset("val", crop=size, repeat=False, val_size=config["val_size"], **common)
+    if stage == "matting" and config["loss_region"] == "unknown":
+        train, val = (ds.map(lambda inputs, target: (inputs, _band_target(inputs, target))) for ds in (train, val))
     if stage == "end2end":
         with_masks = config["segmentation_loss_weight"] > 0
 
@@ -114,10 +137,18 @@ def datasets(config):
             targets = {"alpha": target}
             if with_masks:
                 targets["segmentation"] = tf.cast(target[..., :1] > 0.5, tf.float32)
+            if given:
+                targets["given_alpha"] = _band_target(inputs, target)
+                return inputs, targets
             return inputs["image"], targets
 
         train, val = train.map(to_alphanet), val.map(to_alphanet)
     return train, val
+
+
+def _band_target(inputs, target):
+    """The packed target with the sample's trimap as an eighth channel, for the loss over the band."""
+    return tf.concat([target, inputs["trimap"]], axis=-1)
 
 
 BUILDERS = {"segmentation": build_segmentation, "matting": build_matting, "end2end": build_end2end,

@@ -40,9 +40,10 @@ def run(config, out, verbose="auto"):
     # The data pipeline batches globally; the strategy splits each batch over its replicas.
     train, val = datasets(config)
     with strategy.scope():
-        model, loss, metrics = BUILDERS[config["stage"]](config)
+        # a stage returns (model, loss, metrics) and, when it trains a view of the model, that view
+        model, loss, metrics, *view = BUILDERS[config["stage"]](config)
         loss, loss_weights = loss if isinstance(loss, tuple) else (loss, None)
-        trainer = loss_view(model, loss) if isinstance(loss, dict) else model
+        trainer = view[0] if view else loss_view(model, loss) if isinstance(loss, dict) else model
         trainer.compile(optimizer=keras.optimizers.Adam(_schedule(config)), loss=loss, loss_weights=loss_weights,
                         metrics=metrics, jit_compile=False)
     callbacks = [

@@ -11,6 +11,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from alphanet_tf.layers.batch_norm import FusedBatchNormalization
+
 BN_EPSILON = 1e-5  # torchvision's; keeps the ImageNet weights exact
 WEIGHTS_FILE = "mobilenet_v2_imagenet_torchvision.npz"
 
@@ -60,7 +62,7 @@ def _depthwise(x, stride, name, dilation=1):
 
 
 def _bn(x, name):
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=name)(x)
+    return FusedBatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=name)(x)
 
 
 def mobilenet_v2_stem(x, stride=2):

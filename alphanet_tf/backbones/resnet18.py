@@ -5,11 +5,13 @@ Keras ships no ResNet18 and no pre-trained ResNet18 weights exist offline here: 
 
 import keras
 
+from alphanet_tf.layers.batch_norm import FusedBatchNormalization
+
 
 def _conv_bn(x, filters, kernel, stride, name, dilation=1, relu=True):
     x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", dilation_rate=dilation,
                             use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

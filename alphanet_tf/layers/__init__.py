@@ -1,6 +1,7 @@
 """Registered, serializable Keras layers: one concept per file."""
 
 from alphanet_tf.layers.attention import AttentionModule, AttentionPooling, AttentionUnpooling
+from alphanet_tf.layers.batch_norm import FusedBatchNormalization
 from alphanet_tf.layers.image_ops import ImageNormalization, ResizeLike, ResizeTo
 from alphanet_tf.layers.trimap import ErosionDilationTrimap, QuantizeTrimap, TrimapFusion
 
@@ -9,6 +10,7 @@ __all__ = [
     "AttentionPooling",
     "AttentionUnpooling",
     "ErosionDilationTrimap",
+    "FusedBatchNormalization",
     "ImageNormalization",
     "ResizeLike",
     "QuantizeTrimap",

@@ -7,12 +7,14 @@ exported model is the generator alone.
 
 import keras
 
+from alphanet_tf.layers.batch_norm import FusedBatchNormalization
+
 NORMS = ("batch", "instance", "none")
 
 
 def _norm(x, norm, name):
     if norm == "batch":
-        return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return FusedBatchNormalization(name=f"{name}_bn")(x)
     if norm == "instance":
         return keras.layers.GroupNormalization(groups=-1, name=f"{name}_in")(x)
     return x
