@@ -100,18 +100,16 @@ def test_end2end_stage_trains_only_the_matting_loss_and_saves_a_full_alphanet(ti
 
 
 def test_end2end_with_given_trimaps_trains_both_losses_and_saves_the_alphanet(tiny_model_path, tmp_path):
-    """given_trimap_weight > 0: the matting net also learns from the samples' own trimaps (band loss)."""
+    """given_trimap_weight > 0: the matting net also learns from the samples' own trimaps (band loss). Both
+    stages may come from a whole AlphaNet (its sub-models of those names)."""
     import keras
     import numpy as np
 
     import alphanet_tf.layers  # noqa: F401
     from training.train import run
 
-    tiny = keras.saving.load_model(tiny_model_path, compile=False)
-    for name in ("segmentation_net", "matting_net"):
-        tiny.get_layer(name).save(tmp_path / f"{name}.keras")
     config = load_config("end2end", None, {
-        "segmentation": str(tmp_path / "segmentation_net.keras"), "matting": str(tmp_path / "matting_net.keras"),
+        "segmentation": str(tiny_model_path), "matting": str(tiny_model_path),
         "size": 64, "seg_size": 64, "batch_size": 2, "epochs": 1, "steps_per_epoch": 2, "val_size": 2,
         "given_trimap_weight": 0.5})
     history = run(config, tmp_path / "run", verbose=0).history

@@ -76,8 +76,8 @@ def load_checkpoint(path):
 
 
 def build_end2end(config):
-    segmentation_net = load_checkpoint(config["segmentation"])
-    matting_net = load_checkpoint(config["matting"])
+    segmentation_net = load_stage(config["segmentation"], "segmentation_net")
+    matting_net = load_stage(config["matting"], "matting_net")
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(matting_net)
     if config["segmentation_loss_weight"] <= 0:
@@ -101,8 +101,9 @@ def build_end2end(config):
 
 def given_trimap_view(alphanet, loss_names):
     """AlphaNet's outputs in `loss_names` on `image`, plus `given_alpha`: the same matting net on the image and
-    a given trimap (`AlphaNetGivenTrimap`). Trained together, the end-to-end stage adapts the matting net to
-    the ED layer's trimaps without forgetting hand-drawn ones."""
+    a given trimap (`AlphaNetGivenTrimap`). Trained together, adapting the matting net to the ED layer's
+    trimaps need not cost the given-trimap mode its quality (MODEL_CARD.md "Round 3": it kept most of it, and
+    the automatic mode lost 15-20 % against the same training without this loss)."""
     image = keras.Input((None, None, 3), name="image")
     trimap = keras.Input((None, None, 1), name="trimap")
     outputs = alphanet(image)
