@@ -725,10 +725,12 @@ def load_config(path=None, overrides=None):
 
 
 def _data_config(config):
-    """The keys `training.stages.datasets` reads, as the end2end stage (image -> {alpha, segmentation})."""
-    return {"stage": "end2end", "size": config["size"], "batch_size": config["batch_size"], "seed": config["seed"],
-            "people_weight": config["people_weight"], "val_size": config["val_size"],
-            "segmentation_loss_weight": config["segmentation_loss_weight"]}
+    """The end2end stage's data config (image -> {alpha, segmentation}) with this run's sizes and weights; the
+    stage's defaults fill every other key `training.stages.datasets` reads."""
+    from training.config import load_config as load_stage_config
+
+    keys = ("size", "batch_size", "seed", "people_weight", "val_size", "segmentation_loss_weight")
+    return load_stage_config("end2end", None, {k: config[k] for k in keys})
 
 
 def compile_for_fine_tune(model, config):

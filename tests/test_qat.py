@@ -294,6 +294,17 @@ def synthetic_end2end(x, batch=2):
     return data.batch(batch).repeat()
 
 
+def test_fine_tune_data_is_the_end2end_pipeline():
+    """`alphanet qat` builds its data with the end2end stage's pipeline (it broke once when that stage
+    grew config keys the QAT config did not list)."""
+    from training.stages import datasets
+
+    config = qat.load_config(None, {"size": 64, "batch_size": 2, "val_size": 2})
+    image, targets = next(iter(datasets(qat._data_config(config))[1]))
+    assert image.shape == (2, 64, 64, 3) and targets["alpha"].shape == (2, 64, 64, 7)
+    assert targets["segmentation"].shape == (2, 64, 64, 1)  # segmentation_loss_weight 0.5 in the defaults
+
+
 @needs_weights
 def test_fine_tune_trains_saves_and_resumes(models, tmp_path):
     model, _, x, _ = models
