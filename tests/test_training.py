@@ -103,7 +103,6 @@ def test_end2end_with_given_trimaps_trains_both_losses_and_saves_the_alphanet(ti
     """given_trimap_weight > 0: the matting net also learns from the samples' own trimaps (band loss). Both
     stages may come from a whole AlphaNet (its sub-models of those names)."""
     import keras
-    import numpy as np
 
     import alphanet_tf.layers  # noqa: F401
     from training.train import run
