@@ -20,6 +20,9 @@ import numpy as np
 from alphanet_tf.preprocess import pad_reflect
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "alphanet_default.keras"
+# The default model's matting net for given (hand-drawn) trimaps, int8-packed (`alphanet_tf.packed_weights`);
+# without it the given-trimap mode uses the automatic pipeline's own matting net.
+DEFAULT_TRIMAP_NET = DEFAULT_MODEL.with_name("alphanet_trimap.npz")
 OUTPUT_NAMES = ("alpha", "trimap", "segmentation")
 
 
@@ -28,6 +31,12 @@ class ModelError(RuntimeError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def shipped_trimap_net(path) -> Path | None:
+    """The packed given-trimap net that belongs to `path` if it is the shipped default model, else None."""
+    shipped = Path(path).resolve() == DEFAULT_MODEL.resolve() and DEFAULT_TRIMAP_NET.exists()
+    return DEFAULT_TRIMAP_NET if shipped else None
 
 
 def _first_line(e: BaseException) -> str:
@@ -90,9 +99,10 @@ def _set_tf_threads(threads):
 
 
 class KerasRuntime(Runtime):
-    """A Keras model (.keras file or an in-memory model). The given-trimap model is built on first use."""
+    """A Keras model (.keras file or an in-memory model). The given-trimap model is built on first use, from
+    the model's own matting net or `trimap_net` (a packed matting net file, `alphanet_tf.packed_weights`)."""
 
-    def __init__(self, model, threads=None, name=None):
+    def __init__(self, model, threads=None, name=None, trimap_net=None):
         import keras
 
         import alphanet_tf.layers  # noqa: F401  (registers the custom layers for deserialisation)
@@ -108,6 +118,9 @@ class KerasRuntime(Runtime):
             except Exception as e:
                 raise ModelError(f"{model}: cannot load the Keras model ({_first_line(e)})") from None
             self.name = name or f"keras:{Path(model).name}"
+        self.trimap_net = trimap_net
+        if trimap_net is not None and name is None:
+            self.name += f"+{Path(trimap_net).name}"
         self._needs_trimap = len(self.model.inputs) > 1
         self._auto = None if self._needs_trimap else self._compile(self.model, with_trimap=False)
         self._given = self._compile(self.model, with_trimap=True) if self._needs_trimap else None
@@ -137,9 +150,11 @@ class KerasRuntime(Runtime):
             return _as_output_dict(self._auto(image))
         if self._given is None:
             from alphanet_tf.models.alphanet import AlphaNetGivenTrimap
+            from alphanet_tf.packed_weights import unpack
 
             try:
-                self._given = self._compile(AlphaNetGivenTrimap(self.model), with_trimap=True)
+                matting_net = None if self.trimap_net is None else unpack(self.trimap_net)
+                self._given = self._compile(AlphaNetGivenTrimap(self.model, matting_net), with_trimap=True)
             except Exception as e:
                 raise ModelError(f"{self.name}: cannot run with a given trimap ({_first_line(e)})") from None
         return _as_output_dict(self._given(image, np.asarray(trimap, np.float32)))
@@ -328,7 +343,7 @@ def load_runtime(model="default", threads=None) -> Runtime:
         return SavedModelRuntime(path, threads)
     suffix = path.suffix.lower()
     if suffix == ".keras":
-        return KerasRuntime(path, threads)
+        return KerasRuntime(path, threads, trimap_net=shipped_trimap_net(path))
     if suffix == ".tflite":
         return TFLiteRuntime(path, threads)
     expected = "expected .keras, .tflite or a SavedModel folder"

@@ -19,9 +19,13 @@ from benchmarks.peers.pymatting_peer import set_numba_threads, solve
 
 
 def model_files(path: Path) -> list[Path]:
-    """The file, or every file of a SavedModel folder (sorted)."""
+    """The file (with the shipped model's given-trimap net), or every file of a SavedModel folder (sorted)."""
+    from alphanet_tf.runtimes import shipped_trimap_net
+
     path = Path(path)
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path] + [p for p in [shipped_trimap_net(path)] if p is not None]
 
 
 def model_fingerprint(path: Path) -> str:

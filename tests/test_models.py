@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss
-from alphanet_tf.models import AlphaNet, AlphaNetGivenTrimap, MattingNet, SegmentationNet
+from alphanet_tf.models import AlphaNet, AlphaNetGivenTrimap, GivenTrimapMattingNet, MattingNet, SegmentationNet
 from tests.helpers import assert_config_round_trip, assert_saved_model_identical, assert_training_reduces_loss
 
 RNG = np.random.default_rng(0)
@@ -35,6 +35,16 @@ def test_matting_net(attention, tmp_path):
     assert_training_reduces_loss(model, inputs, matting_target(), MattingLoss())
     names = [layer.name for layer in model.layers]
     assert ("attention_0" in names) == attention and ("max_pool_0" in names) == (not attention)
+
+
+def test_matting_net_refinement_head(tmp_path):
+    model = MattingNet(refine_filters=(8, 4), weights=None)
+    inputs = [image(), trimap()]
+    assert model(inputs).shape == (2, H, W, 1)
+    assert [layer.name for layer in model.layers if layer.name.startswith("refine_")][-1] == "refine_delta"
+    assert_config_round_trip(model, inputs)
+    assert_saved_model_identical(model, inputs, tmp_path)
+    assert_training_reduces_loss(model, inputs, matting_target(), MattingLoss())
 
 
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "resnet18"])
@@ -93,3 +103,17 @@ def test_given_trimap_mode_shares_weights(alphanet):
     np.testing.assert_allclose(np.asarray(out["alpha"])[unknown], np.asarray(raw)[unknown], atol=1e-6)
     np.testing.assert_array_equal(np.asarray(out["alpha"])[t == 1.0], 1.0)
     np.testing.assert_array_equal(np.asarray(out["trimap"]), t)
+
+
+def test_given_trimap_matting_net_keeps_known_pixels_and_filters_the_band():
+    from alphanet_tf.layers import GuidedFilter, TrimapFusion
+
+    net = MattingNet(weights=None)
+    given = GivenTrimapMattingNet(net, guided_radius=2, guided_epsilon=1e-4)
+    x, t = image(1), trimap(1)
+    fused = TrimapFusion()([net([x, t]), t])
+    expected = np.clip(np.asarray(GuidedFilter(2, 1e-4)([x, fused])), 0, 1)
+    np.testing.assert_allclose(given([x, t]), expected, atol=1e-5)
+    plain = GivenTrimapMattingNet(net, guided_radius=0)
+    np.testing.assert_allclose(plain([x, t]), fused, atol=1e-6)
+    assert_config_round_trip(given, [x, t])

@@ -170,3 +170,35 @@ def test_assemble_takes_a_stage_from_a_whole_alphanet(tiny_model_path, tmp_path)
     for name in ("segmentation_net", "matting_net"):
         for a, b in zip(assembled.get_layer(name).get_weights(), tiny.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+    # the given-trimap net, packed from the AlphaNet's matting net
+    packed = tmp_path / "trimap_net.npz"
+    assert main(["--trimap-net", str(tiny_model_path), "--out", str(packed)]) == 0
+    from alphanet_tf.packed_weights import unpack
+    net = unpack(packed)
+    assert net.name == "trimap_matting_net" and net.get_layer("guided_filter").radius == 4
+    assert net.get_layer("matting_net").count_params() == tiny.get_layer("matting_net").count_params()
+    with pytest.raises(SystemExit):
+        main(["--trimap-net", str(tiny_model_path), "--matting", str(tiny_model_path), "--out", str(packed)])
+
+
+def test_matting_net_grows_a_refinement_head_from_a_checkpoint_without_one(tmp_path):
+    """`init_by_name` copies a net without the head into one with it; the head's last convolution starts at
+    zero, so the grown net computes exactly what the checkpoint did."""
+    import numpy as np
+
+    from alphanet_tf.models import MattingNet
+    from training.stages import build_matting
+
+    base = MattingNet(weights=None)
+    base.set_weights([w + 0.01 for w in base.get_weights()])  # distinct from a fresh net
+    base.save(tmp_path / "base.keras")
+    grown_config = {"init": str(tmp_path / "base.keras"), "refine_filters": [8, 8]}
+    with pytest.raises(ValueError, match="base.keras: weights do not fit"):
+        build_matting(load_config("matting", None, grown_config))
+    model, _, _ = build_matting(load_config("matting", None, {**grown_config, "init_by_name": True}))
+    names = {layer.name for layer in model.layers}
+    assert {"refine_0_conv", "refine_1_conv", "refine_delta"} <= names
+    rng = np.random.default_rng(0)
+    inputs = [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32"),
+              rng.choice([0.0, 0.5, 1.0], (1, 64, 64, 1)).astype("float32")]
+    np.testing.assert_allclose(model(inputs), base(inputs), atol=1e-6)

@@ -386,3 +386,56 @@ def test_validation_folders_hold_only_validation_stems(tmp_path):
     image = Image.open(next((tmp_path / "pf" / "images").iterdir()))
     mask = np.asarray(Image.open(tmp_path / "pf" / "masks" / f"{stem}.png"))
     assert mask.shape == (image.height, image.width) and set(np.unique(mask)) == {0, 255}
+
+
+def _one_alphamatting_stem(pools):
+    import dataclasses
+    return dataclasses.replace(pools, alphamatting=pools.alphamatting[:1]), pools.alphamatting[0]
+
+
+def test_official_trimaps_are_the_photos_own_warped_with_the_crop(train_pools, monkeypatch):
+    """With `official_trimap_prob=1` a real scene's trimap is its hand-drawn Trimap1 or Trimap2 (here placed at
+    the photo's top-left corner, scale 1), known only where it agrees with the true alpha."""
+    from training.data import composite as C
+    from training.data import matting
+    from training.data.sources import load_alphamatting_trimap
+
+    monkeypatch.setattr(C, "place_layer", lambda *args, **kwargs: np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+    pools, stem = _one_alphamatting_stem(train_pools)
+    sampler = matting.MattingSampler(pools, crop=CROP, degrade=False, people_weight=0.0, mix={"real": 1.0},
+                                     official_trimap_prob=1.0)
+    for seed in range(6):
+        _, trimap, target = sampler(np.random.default_rng(seed))
+        a, t = target[..., 0], trimap[..., 0]
+        candidates = []
+        for which in ("Trimap1", "Trimap2"):
+            drawn = load_alphamatting_trimap(ROOT, stem, which)[:CROP, :CROP] / 255.0
+            for view in (drawn, drawn[:, ::-1]):
+                agrees = ((view == 1) & (a == 1)) | ((view == 0) & (a == 0))
+                candidates.append(np.where(agrees, view, 0.5))
+        assert any(np.array_equal(t, c) for c in candidates), seed
+        assert ((t == 0.5) | (t == a)).all()
+
+
+def test_native_scale_places_alphamatting_at_its_pixel_size(train_pools, monkeypatch):
+    from training.data import composite as C
+    from training.data import matting
+
+    scales, place = [], C.place_layer
+
+    def recording(*args, **kwargs):
+        M = place(*args, **kwargs)
+        scales.append(float(np.sqrt(abs(np.linalg.det(M[:, :2])))))
+        return M
+
+    monkeypatch.setattr(C, "place_layer", recording)
+    sampler = matting.MattingSampler(train_pools, crop=CROP, people_weight=0.0, whole_prob=0.0,
+                                     distractor_prob=0.0, mix={"alphamatting": 1.0}, native_scale_prob=1.0)
+    for seed in range(8):
+        sampler(np.random.default_rng(seed))
+    assert len(scales) == 8 and all(0.7 - 1e-6 <= s <= 1.4 + 1e-6 for s in scales), scales
+    scales.clear()
+    sampler.native_scale_prob = 0.0  # the usual wide range: 64 px crops of ~800 px photos are shrunk
+    for seed in range(8):
+        sampler(np.random.default_rng(seed))
+    assert max(scales) < 0.7

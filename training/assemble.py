@@ -3,11 +3,15 @@
     python -m training.assemble --alphanet runs/end2end/best.keras --out alphanet_tf/assets/alphanet_default.keras
     python -m training.assemble --segmentation runs/segmentation/best.keras --matting runs/matting/best.keras --out M.keras
     python -m training.assemble --segmentation default --matting runs/matting_noatt/best.keras --out M.keras
+    python -m training.assemble --trimap-net runs/matting_v4/best.keras --out alphanet_tf/assets/alphanet_trimap.npz
 
 `--segmentation` and `--matting` take a stage checkpoint, or a whole AlphaNet (`default`: the shipped one),
 whose stage of that name is used: e.g. a new matting net behind the shipped segmentation net (an ablation).
 
 End-to-end training runs the segmentation net on the crop size; the shipped model uses `--seg-size` (320).
+`--trimap-net` packs a matting net for given trimaps with its guided filter (`GivenTrimapMattingNet`; int8
+weights, `alphanet_tf.packed_weights`): beside the default model it replaces the automatic pipeline's matting
+net whenever a trimap is given.
 """
 
 import argparse
@@ -50,11 +54,22 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
     return model
 
 
+def pack_trimap_net(matting, out, guided_radius=4, guided_epsilon=1e-5):
+    from alphanet_tf.models import GivenTrimapMattingNet
+    from alphanet_tf.packed_weights import pack
+    from training.stages import load_stage
+
+    return pack(GivenTrimapMattingNet(load_stage(matting, "matting_net"), guided_radius, guided_epsilon), out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alphanet", help="an AlphaNet checkpoint (e.g. the end2end run's best.keras)")
     parser.add_argument("--segmentation", help="a SegmentationNet checkpoint, or an AlphaNet (or 'default') to take it from")
     parser.add_argument("--matting", help="a MattingNet checkpoint, or an AlphaNet (or 'default') to take it from")
+    parser.add_argument("--trimap-net", help="a MattingNet checkpoint to pack (int8 .npz) as the given-trimap net")
+    parser.add_argument("--guided-radius", type=int, default=4, help="--trimap-net: guided filter radius (0: none)")
+    parser.add_argument("--guided-epsilon", type=float, default=1e-5, help="--trimap-net: guided filter epsilon")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seg-size", type=int, default=320)
     parser.add_argument("--trimap-rate", type=float)
@@ -62,10 +77,15 @@ def main(argv=None):
     parser.add_argument("--clean-radius", type=int,
                         help="close (fill holes in) the thresholded mask by this many pixels")
     args = parser.parse_args(argv)
-    if not args.alphanet and not (args.segmentation and args.matting):
-        parser.error("give --alphanet, or both --segmentation and --matting")
-    assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size, args.trimap_rate,
-             args.max_radius, args.clean_radius)
+    if args.trimap_net:
+        if args.alphanet or args.segmentation or args.matting:
+            parser.error("--trimap-net packs one matting net: give it alone with --out")
+        pack_trimap_net(args.trimap_net, args.out, args.guided_radius, args.guided_epsilon)
+    elif not args.alphanet and not (args.segmentation and args.matting):
+        parser.error("give --alphanet, or both --segmentation and --matting (or --trimap-net)")
+    else:
+        assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size, args.trimap_rate,
+                 args.max_radius, args.clean_radius)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -29,6 +29,12 @@ DEFAULTS = {
         "uneven_trimap_prob": 0.5, "trimap_width": [0.01, 0.08], "backup_every_steps": 50, "seed": 0,
         # The matting loss over the "whole" image (paper) or the trimap's "unknown" band (Deep Image Matting).
         "loss_region": "whole",
+        # Channels of the full-resolution refinement head (MattingNet `refine_filters`; empty: none);
+        # `init_by_name` copies `init`'s weights layer by layer, so a net can grow the head.
+        "refine_filters": [], "init_by_name": False,
+        # Source weights (training/data/matting.py DEFAULT_MIX when null); share of alphamatting samples
+        # with one of the photo's hand-drawn trimaps, and at 0.7-1.4x their pixel size.
+        "mix": None, "official_trimap_prob": 0.0, "native_scale_prob": 0.0,
     },
     "end2end": {
         "segmentation": "runs/segmentation/best.keras", "matting": "runs/matting/best.keras",

@@ -41,15 +41,26 @@ def load_stage(path, name):
         return model  # a stage checkpoint itself
 
 
-def _initialise(model, path):
+def _initialise(model, path, by_name=False):
     """Starts a stage from the weights of an earlier run of it (`init:` in the config), e.g. to train longer;
-    `path` as `load_stage` takes it."""
-    if path:
-        source = load_stage(path, model.name)
-        try:
-            model.set_weights(source.get_weights())
-        except ValueError as error:
-            raise ValueError(f"{path}: weights do not fit the configured {model.name}: {error}") from None
+    `path` as `load_stage` takes it. `by_name` (`init_by_name:`): copy layer by layer where names match, for
+    a model that grew new layers (they keep their initialisation); a matching name of another shape fails."""
+    if not path:
+        return model
+    source = load_stage(path, model.name)
+    if by_name:
+        source_layers = {layer.name: layer for layer in source.layers}
+        for layer in model.layers:
+            if layer.name in source_layers and layer.weights:
+                try:
+                    layer.set_weights(source_layers[layer.name].get_weights())
+                except ValueError as error:
+                    raise ValueError(f"{path}: layer {layer.name} does not fit: {error}") from None
+        return model
+    try:
+        model.set_weights(source.get_weights())
+    except ValueError as error:
+        raise ValueError(f"{path}: weights do not fit the configured {model.name}: {error}") from None
     return model
 
 
@@ -64,7 +75,8 @@ def build_segmentation(config):
 
 
 def build_matting(config):
-    model = _initialise(MattingNet(attention=config["attention"]), config["init"])
+    model = MattingNet(attention=config["attention"], refine_filters=tuple(config["refine_filters"]))
+    model = _initialise(model, config["init"], by_name=config["init_by_name"])
     if config["freeze_backbone_bn"]:
         freeze_backbone_batchnorm(model)
     region = config["loss_region"]
@@ -127,6 +139,9 @@ def datasets(config):
     given = stage == "end2end" and config["given_trimap_weight"] > 0
     if stage == "matting" or given:  # the other stages make their own trimaps or none
         common.update(uneven_trimap_prob=config["uneven_trimap_prob"], trimap_width=tuple(config["trimap_width"]))
+    if stage == "matting":
+        common.update(mix=config["mix"], official_trimap_prob=config["official_trimap_prob"],
+                      native_scale_prob=config["native_scale_prob"])
     train = matting_dataset("train", crop=size, people_weight=config["people_weight"], **common)
     val = matting_dataset("val", crop=size, repeat=False, val_size=config["val_size"], **common)
     if stage == "matting" and config["loss_region"] == "unknown":

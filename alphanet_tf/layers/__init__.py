@@ -2,6 +2,7 @@
 
 from alphanet_tf.layers.attention import AttentionModule, AttentionPooling, AttentionUnpooling
 from alphanet_tf.layers.batch_norm import FusedBatchNormalization
+from alphanet_tf.layers.guided_filter import GuidedFilter
 from alphanet_tf.layers.image_ops import ImageNormalization, ResizeLike, ResizeTo
 from alphanet_tf.layers.trimap import ErosionDilationTrimap, QuantizeTrimap, TrimapFusion
 
@@ -11,6 +12,7 @@ __all__ = [
     "AttentionUnpooling",
     "ErosionDilationTrimap",
     "FusedBatchNormalization",
+    "GuidedFilter",
     "ImageNormalization",
     "ResizeLike",
     "QuantizeTrimap",

@@ -42,12 +42,13 @@ def AlphaNet(segmentation_net=None, matting_net=None, seg_size=320, trimap_rate=
     return keras.Model(image, {"alpha": alpha, "trimap": trimap, "segmentation": segmentation}, name=name)
 
 
-def AlphaNetGivenTrimap(alphanet):
-    """The matting stage of a built AlphaNet on RGB + a supplied trimap (paper Table II), sharing weights.
+def AlphaNetGivenTrimap(alphanet, matting_net=None):
+    """The matting stage of a built AlphaNet on RGB + a supplied trimap (paper Table II), sharing weights;
+    or `matting_net` instead, a net trained for hand-drawn trimaps (the shipped model has one, MODEL_CARD.md).
 
     Returns a model `{"image", "trimap"} -> {"alpha", "trimap", "segmentation"}` (segmentation = trimap).
     """
-    matting_net = alphanet.get_layer("matting_net")
+    matting_net = matting_net or alphanet.get_layer("matting_net")
     image = keras.Input((None, None, 3), name="image")
     trimap = keras.Input((None, None, 1), name="trimap")
     raw_alpha = matting_net([image, trimap])

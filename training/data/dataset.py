@@ -58,13 +58,14 @@ def _resolve(split: str, repeat):
 def matting_dataset(split="train", crop=320, batch_size=8, seed=0, data_root=None, repeat=None,
                     people_weight=0.25, *, val_size=64, epoch_size=1024, degrade=True, num_parallel_calls=2,
                     mix=None, distractor_prob=0.2, whole_prob=0.2, scene_whole_prob=0.0, uneven_trimap_prob=0.0,
-                    trimap_width=(0.01, 0.08)):
+                    trimap_width=(0.01, 0.08), official_trimap_prob=0.0, native_scale_prob=0.0):
     repeat = _resolve(split, repeat)
     pools = make_pools(split, data_root, with_people=people_weight > 0)
     sampler = MattingSampler(pools, crop=crop, degrade=degrade, people_weight=people_weight, mix=mix,
                              distractor_prob=distractor_prob, whole_prob=whole_prob,
                              scene_whole_prob=scene_whole_prob, uneven_trimap_prob=uneven_trimap_prob,
-                             trimap_width=tuple(trimap_width))
+                             trimap_width=tuple(trimap_width), official_trimap_prob=official_trimap_prob,
+                             native_scale_prob=native_scale_prob)
     if split == "val":
         n = int(val_size)
     else:

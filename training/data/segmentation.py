@@ -84,7 +84,7 @@ class SegmentationSampler:
         cs = self._composites
         kinds = [k for k in cs.names if k != "real"]
         kind = kinds[rng.integers(len(kinds))]
-        fg, a = cs._object(rng, kind, self.size, "whole" if rng.random() < 0.6 else "edge")
+        fg, a, _ = cs._object(rng, kind, self.size, "whole" if rng.random() < 0.6 else "edge")
         bg = cs._background(rng, self.size, self.pools.backgrounds_without_people())
         fg = C.colour_jitter(rng, fg, 0.7)
         bg = C.colour_jitter(rng, bg, 1.0)

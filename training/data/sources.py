@@ -234,6 +234,20 @@ def load_alphamatting(root: Path, stem: str) -> Layer:
     return _cached(("alphamatting", str(root), stem), make)
 
 
+OFFICIAL_TRIMAPS = ("Trimap1", "Trimap2")
+
+
+def load_alphamatting_trimap(root: Path, stem: str, which: str) -> np.ndarray:
+    """An alphamatting.com hand-drawn trimap (``Trimap1`` or ``Trimap2``) of a stem, uint8 0 / 128 / 255."""
+    def make():
+        name = list_items(root)["alphamatting"][stem].name
+        path = root / "alphamatting" / "trimaps" / which / name
+        if not path.is_file():
+            raise FileNotFoundError(f"alphamatting trimap missing: {path}")
+        return imread_gray(path)
+    return _cached(("alphamatting_trimap", str(root), stem, which), make)
+
+
 # ---------------------------------------------------------------------------------------------------- cutouts
 
 def load_cutout(path: Path) -> Layer | None:
