@@ -388,20 +388,18 @@ def test_validation_folders_hold_only_validation_stems(tmp_path):
     assert mask.shape == (image.height, image.width) and set(np.unique(mask)) == {0, 255}
 
 
-def _one_alphamatting_stem(pools):
-    import dataclasses
-    return dataclasses.replace(pools, alphamatting=pools.alphamatting[:1]), pools.alphamatting[0]
-
-
 def test_official_trimaps_are_the_photos_own_warped_with_the_crop(train_pools, monkeypatch):
     """With `official_trimap_prob=1` a real scene's trimap is its hand-drawn Trimap1 or Trimap2 (here placed at
     the photo's top-left corner, scale 1), known only where it agrees with the true alpha."""
+    import dataclasses
+
     from training.data import composite as C
     from training.data import matting
     from training.data.sources import load_alphamatting_trimap
 
     monkeypatch.setattr(C, "place_layer", lambda *args, **kwargs: np.array([[1.0, 0, 0], [0, 1.0, 0]]))
-    pools, stem = _one_alphamatting_stem(train_pools)
+    stem = train_pools.alphamatting[0]
+    pools = dataclasses.replace(train_pools, alphamatting=[stem])
     sampler = matting.MattingSampler(pools, crop=CROP, degrade=False, people_weight=0.0, mix={"real": 1.0},
                                      official_trimap_prob=1.0)
     for seed in range(6):
