@@ -79,6 +79,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="refuse inputs with more pixels than this (default 64000000)")
     m.add_argument("--trimap", metavar="FILE|DIR",
                    help="given-trimap mode: a trimap file (one input) or a folder of trimaps named by stem")
+    m.add_argument("--no-refine", action="store_true",
+                   help="given-trimap mode: skip the closed-form (matting Laplacian) refinement of the "
+                        "net's matte (faster, less accurate)")
     m.add_argument("-r", "--recursive", action="store_true", help="search folders recursively")
     m.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     m.add_argument("--jobs", type=int, default=1, metavar="N",
@@ -384,7 +387,8 @@ def matte_main(args) -> int:
         from alphanet_tf.inference import Matter
 
         matter = Matter(args.model, threads=args.threads, max_side=args.max_side,
-                        fg_estimation=not args.no_fg_estimation, max_pixels=max_pixels)
+                        fg_estimation=not args.no_fg_estimation, max_pixels=max_pixels,
+                        refine=not args.no_refine)
     except (ModelError, ImageError) as e:
         print(f"alphanet matte: {e}", file=sys.stderr)
         return 2

@@ -113,14 +113,14 @@ def read_mask(path, size: tuple[int, int]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- predictions
-def _load_matter(model: str, max_side: int | None = None):
+def _load_matter(model: str, max_side: int | None = None, refine: bool = True):
     """Builds the model lazily so that scoring saved predictions never imports TensorFlow."""
     if model != "default" and not Path(model).exists():
         raise EvalError(f"model not found: {model}")
     try:
         from alphanet_tf.inference import Matter
 
-        return Matter(model=model, max_side=max_side)
+        return Matter(model=model, max_side=max_side, refine=refine)
     except Exception as e:  # noqa: BLE001 - any load failure is a setup error
         raise EvalError(f"cannot load model {model}: {_one_line(e)}") from e
 
@@ -218,6 +218,7 @@ def evaluate_folder(
     matter=None,
     progress: bool = True,
     max_side: int | None = None,
+    refine: bool = True,
 ) -> dict:
     """Scores every image whose stem has both an image and a ground truth.
 
@@ -233,6 +234,7 @@ def evaluate_folder(
         matter: an already built ``Matter``-like object (skips loading ``model``).
         progress: show a tqdm progress bar (auto-hidden when stderr is not a terminal).
         max_side: long side the network sees (None: ``Matter``'s default).
+        refine: in ``mode="trimap"``, refine the net's alpha by the matting-Laplacian solve (``Matter``).
 
     Returns:
         A JSON-ready dict: ``mean``, ``per_image`` (stem -> scores), ``failed`` (stem -> message),
@@ -248,7 +250,7 @@ def evaluate_folder(
     if not stems:
         raise EvalError(f"no matching stems between {images} and {gt_folder}")
     if "predictions" not in folders and matter is None:
-        matter = _load_matter(model, max_side)
+        matter = _load_matter(model, max_side, refine)
     predict = _predictor(task, folders, matter, mode)
     score = _score_segmentation if task == "segmentation" else _score_matting
 
@@ -271,6 +273,7 @@ def evaluate_folder(
         "model": None if predictions is not None else model,
         "max_side": None if matter is None else working_side(getattr(matter, "max_side", None), mode == "trimap"),
         "predictions": None if predictions is None else str(predictions),
+        "refine": None if matter is None or mode != "trimap" else bool(getattr(matter, "refine", False)),
     }
     if task == "matting":
         result["per_pixel_mean"] = _mean([s["per_pixel"] for s in per_image.values()])
@@ -327,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--max-side", type=int, default=None, metavar="PX",
                    help="long side the network sees (default: as `alphanet matte`)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="--mode trimap: score the net's matte without the matting-Laplacian refinement")
     return p
 
 
@@ -340,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_folder(
             args.images, args.alphas, masks=args.masks, trimaps=args.trimaps,
             predictions=args.predictions, model=args.model, mode=args.mode, region=args.region,
-            max_side=args.max_side,
+            max_side=args.max_side, refine=not args.no_refine,
         )
         print(format_table(result))
         if args.json:

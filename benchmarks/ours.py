@@ -75,7 +75,13 @@ class AlphaNet(Method):
         return model_files(self.path)
 
     def fingerprint(self) -> str:
-        return model_fingerprint(self.path)
+        if not self.given_trimap:
+            return model_fingerprint(self.path)
+        from alphanet_tf.laplacian_refinement import PRIOR_WEIGHT
+
+        # the given-trimap mode's matte also depends on the refinement (alphanet_tf.laplacian_refinement)
+        tag = f"{model_fingerprint(self.path)}:laplacian-refinement:{PRIOR_WEIGHT}"
+        return hashlib.sha256(tag.encode()).hexdigest()
 
     def load(self, threads: int = 1) -> None:
         from alphanet_tf.inference import Matter

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from alphanet_tf import cli, inference
+from alphanet_tf.inference import Matter
 from alphanet_tf.runtimes import load_runtime
 
 
@@ -151,6 +152,11 @@ def test_given_trimaps_matched_by_stem(model, folder, tmp_path):
                "--trimap", trimaps) == 0
     alpha = np.asarray(Image.open(out / "a.png"))
     assert (alpha[:, :32] == 0).all() and (alpha[:, 64:] == 255).all()
+    assert run("matte", folder / "a.jpg", "-o", tmp_path / "raw", "--model", model, "--output", "alpha",
+               "--trimap", trimaps, "--no-refine") == 0
+    raw = Matter(model, refine=False).matte(folder / "a.jpg", trimaps / "a.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "raw" / "a.png")), np.rint(raw * 255))
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "raw" / "a.png")), alpha)
     assert run("matte", folder, "-o", tmp_path / "out2", "--model", model, "--trimap", trimaps) == 1
 
 

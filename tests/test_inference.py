@@ -9,6 +9,7 @@ from PIL import Image
 from alphanet_tf import runtimes
 from alphanet_tf.foreground import composite, estimate_foreground
 from alphanet_tf.inference import Matter, predict
+from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.runtimes import ModelError, load_runtime
 
 
@@ -102,6 +103,20 @@ def test_given_trimap_mode_keeps_known_regions(matter):
     assert (out["alpha"][trimap == 0] == 0).all() and (out["alpha"][trimap == 255] == 1).all()
     expected_trimap = np.where(trimap == 0, 0.0, np.where(trimap == 255, 1.0, 0.5)).astype(np.float32)
     np.testing.assert_array_equal(out["trimap"], expected_trimap)
+
+
+def test_given_trimap_refinement_moves_only_the_band(matter):
+    image = photo()
+    trimap = np.zeros((64, 96), np.uint8)
+    trimap[10:54, 20:76] = 128
+    trimap[20:44, 35:60] = 255
+    raw = Matter(matter.runtime, refine=False).predict(image, trimap)["alpha"]
+    refined = matter.predict(image, trimap)["alpha"]
+    band = trimap == 128
+    np.testing.assert_array_equal(refined[~band], raw[~band])
+    assert np.abs(refined - raw)[band].max() > 1e-3
+    levels = np.where(trimap == 0, 0.0, np.where(trimap == 255, 1.0, 0.5)).astype(np.float32)
+    np.testing.assert_allclose(refined, refine_with_laplacian(image, levels, raw), atol=1e-6)
 
 
 def test_cap_and_resize_back(matter):
