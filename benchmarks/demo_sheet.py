@@ -2,8 +2,8 @@
 
     make demo && python -m benchmarks.demo_sheet out/ docs/images/samples_contact_sheet.jpg
 
-Reads the photos from `alphanet_tf/assets/samples/` and `STEM_trimap.png`, `STEM_alpha.png` and
-`STEM_rgba.png` from the demo's output folder (`--output all`).
+Reads the photos from `alphanet_tf/assets/samples/` (or `--photos FILE|DIR ...`, in that order) and
+`STEM_trimap.png`, `STEM_alpha.png` and `STEM_rgba.png` from the demo's output folder (`--output all`).
 """
 
 import argparse
@@ -46,8 +46,11 @@ def main(argv=None):
     parser.add_argument("out_dir", type=Path, help="the folder `make demo` wrote")
     parser.add_argument("sheet", type=Path, help="output image (.jpg or .png)")
     parser.add_argument("--height", type=int, default=220, help="row height in pixels")
+    parser.add_argument("--photos", type=Path, nargs="+", default=[SAMPLES], metavar="PATH",
+                        help="the photos that were matted: files or folders (default: the bundled samples)")
     args = parser.parse_args(argv)
-    photos = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = [p for path in args.photos for p in (sorted(path.iterdir()) if path.is_dir() else [path])
+              if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     try:
         rows = [row(p, args.out_dir, args.height) for p in photos]
     except FileNotFoundError as error:

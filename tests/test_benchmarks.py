@@ -248,3 +248,27 @@ def test_validation_preset_links_the_validation_stems(tmp_path):
     assert by_name["alphamatting"].trimaps is not None
     assert all(len(d.stems) == 2 and (d.images / next(iter(d.image_files().values())).name).is_symlink()
                for d in sets)
+
+
+def test_demo_sheet_rows_are_photo_trimap_alpha_cutout(tmp_path, capsys):
+    from benchmarks import demo_sheet
+
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir(), out.mkdir()
+    Image.fromarray(np.full((20, 40, 3), 200, np.uint8)).save(photos / "a.png")
+    Image.fromarray(np.full((20, 40), 128, np.uint8)).save(out / "a_trimap.png")
+    Image.fromarray(np.full((20, 40), 255, np.uint8)).save(out / "a_alpha.png")
+    rgba = np.zeros((20, 40, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 255  # opaque red: the cut-out tile is exactly red
+    Image.fromarray(rgba).save(out / "a_rgba.png")
+    sheet = tmp_path / "sheet.png"
+    assert demo_sheet.main([str(out), str(sheet), "--photos", str(photos), "--height", "20"]) == 0
+    tiles = np.asarray(Image.open(sheet))
+    assert tiles.shape == (24, 4 * 40 + 3 * 4, 3)  # 4 tiles, 3 gaps of 4 px; a 4 px gap below the row
+    np.testing.assert_array_equal(tiles[0, 0], [200, 200, 200])
+    np.testing.assert_array_equal(tiles[0, 44], [128, 128, 128])
+    np.testing.assert_array_equal(tiles[0, 88], [255, 255, 255])
+    np.testing.assert_array_equal(tiles[0, 132], [255, 0, 0])
+    (out / "a_alpha.png").unlink()
+    assert demo_sheet.main([str(out), str(sheet), "--photos", str(photos)]) == 2
+    assert "a_alpha.png: missing" in capsys.readouterr().err

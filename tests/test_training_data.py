@@ -268,6 +268,20 @@ def test_segmentation_sources_have_people(train_pools):
     assert np.mean(fractions) > 0.05  # crops are biased towards people
 
 
+def test_segmentation_composite_kinds_are_chosen_by_the_mix(train_pools):
+    from training.data.segmentation import SegmentationSampler
+    sampler = SegmentationSampler(train_pools, size=CROP, mix={"cutout": 1.0, "alphamatting": 1.0})
+    asked = []
+    real_object = sampler._composites._object
+    sampler._composites._object = lambda rng, kind, *a: asked.append(kind) or real_object(rng, kind, *a)
+    for i in range(12):
+        image, mask = sampler(np.random.default_rng(i))
+        assert 0 < mask.mean() < 1  # an object on a background
+    assert set(asked) == {"cutout", "alphamatting"}
+    with pytest.raises(ValueError, match="unknown segmentation sources \\['cutouts'\\]"):
+        SegmentationSampler(train_pools, size=CROP, mix={"cutouts": 1.0})
+
+
 def test_segmentation_whole_view_is_the_squashed_photo(train_pools):
     """`whole_prob=1` shows the whole person photo squashed to a square (AlphaNet's seg_resize view)."""
     import dataclasses

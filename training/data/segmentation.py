@@ -5,7 +5,8 @@ Sources (``SegmentationSampler.mix``):
 * ``pennfudan``: Penn-Fudan street scenes, every annotated person merged (mask > 0).
 * ``humanseg``: HumanSeg290 people photos; masks smaller than their image are resized (nearest) to it.
 * ``composite``: a matting composite (cut-out / alphamatting / procedural object over a background photo
-  without people) with mask = alpha > 0.5.
+  without people) with mask = alpha > 0.5; ``cutout``, ``alphamatting`` and ``procedural`` give one kind
+  only (e.g. real objects without the procedural strands, which are not objects anyone would cut out).
 
 DUTS (salient objects, used by some matting papers to pre-train segmentation) is not available on this
 machine and is not used; composites of cut-outs stand in for generic objects.
@@ -26,6 +27,7 @@ from .sources import Pools, load_person_mask
 cv2.setNumThreads(1)
 
 DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
+COMPOSITE_KINDS = ("composite", "cutout", "alphamatting", "procedural")
 
 
 class SegmentationSampler:
@@ -36,6 +38,10 @@ class SegmentationSampler:
         self.pools, self.size, self.degrade = pools, int(size), bool(degrade)
         self.whole_prob = float(whole_prob)
         mix = dict(DEFAULT_MIX if mix is None else mix)
+        unknown = sorted(set(mix) - {"pennfudan", "humanseg", *COMPOSITE_KINDS})
+        if unknown:
+            raise ValueError(f"unknown segmentation sources {unknown}: use pennfudan, humanseg, "
+                             f"{', '.join(COMPOSITE_KINDS)}")
         if not pools.persons.get("pennfudan"):
             mix["pennfudan"] = 0.0
         if not pools.persons.get("humanseg290"):
@@ -80,10 +86,11 @@ class SegmentationSampler:
         y0 = int(np.clip(round(cy - side / 2), 0, h - side))
         return img[y0:y0 + side, x0:x0 + side], mask[y0:y0 + side, x0:x0 + side], side
 
-    def _composite(self, rng):
+    def _composite(self, rng, kind: str = "composite"):
         cs = self._composites
-        kinds = [k for k in cs.names if k != "real"]
-        kind = kinds[rng.integers(len(kinds))]
+        if kind == "composite":
+            kinds = [k for k in cs.names if k != "real"]
+            kind = kinds[rng.integers(len(kinds))]
         fg, a, _ = cs._object(rng, kind, self.size, "whole" if rng.random() < 0.6 else "edge")
         bg = cs._background(rng, self.size, self.pools.backgrounds_without_people())
         fg = C.colour_jitter(rng, fg, 0.7)
@@ -95,8 +102,8 @@ class SegmentationSampler:
 
     def __call__(self, rng: np.random.Generator):
         kind = self.names[rng.choice(len(self.names), p=self.p)]
-        if kind == "composite":
-            image, mask = self._composite(rng)
+        if kind in COMPOSITE_KINDS:
+            image, mask = self._composite(rng, kind)
         else:
             image, mask = self._person(rng, "pennfudan" if kind == "pennfudan" else "humanseg290")
         if rng.random() < 0.5:
