@@ -44,6 +44,7 @@ def solve_with_prior(image: np.ndarray, trimap: np.ndarray, prior: np.ndarray,
 
     Known pixels (trimap 0 or 1) are fixed to the trimap; unknown ones solve the system above.
     """
+    import scipy.sparse
     from pymatting import cf_laplacian, cg, ichol
 
     unknown = (trimap > 0.25) & (trimap < 0.75)
@@ -57,18 +58,12 @@ def solve_with_prior(image: np.ndarray, trimap: np.ndarray, prior: np.ndarray,
                              radius=LAPLACIAN_RADIUS, is_known=~crop_unknown).tocsr()
     u = crop_unknown.ravel()
     crop_alpha = alpha[box].ravel()
-    system = laplacian[u][:, u] + prior_weight * _identity(int(u.sum()))
-    rhs = prior_weight * crop_alpha[u] - laplacian[u][:, ~u] @ crop_alpha[~u]
-    solution = cg(system.tocsr(), rhs, x0=crop_alpha[u], M=ichol(system.tocsc()), rtol=1e-7, maxiter=2000)
-    crop_alpha[u] = solution
+    rows = laplacian[u]
+    system = (rows[:, u] + prior_weight * scipy.sparse.identity(int(u.sum()), format="csr")).tocsr()
+    rhs = prior_weight * crop_alpha[u] - rows[:, ~u] @ crop_alpha[~u]
+    crop_alpha[u] = cg(system, rhs, x0=crop_alpha[u], M=ichol(system.tocsc()), rtol=1e-7, maxiter=2000)
     alpha[box] = crop_alpha.reshape(crop_unknown.shape)
     return np.clip(alpha, 0.0, 1.0)
-
-
-def _identity(n: int):
-    import scipy.sparse
-
-    return scipy.sparse.identity(n, format="csr")
 
 
 def refine_with_laplacian(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarray,
