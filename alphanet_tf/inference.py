@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image
 
 from alphanet_tf import foreground as fg_mod
-from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.imageio import (
     DEFAULT_MAX_PIXELS,
     pil_to_rgb,
@@ -27,6 +26,7 @@ from alphanet_tf.imageio import (
     read_grey,
     read_image,
 )
+from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.preprocess import prepare, prepare_map, restore, restore_trimap, working_side
 from alphanet_tf.runtimes import Runtime, load_runtime
 

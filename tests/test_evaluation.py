@@ -202,8 +202,9 @@ def test_predictions_mode_does_not_import_tensorflow(matting_dir):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
-    """`--max-side` sets the long side the network sees: recorded in the JSON, and it changes the matte."""
+def test_max_side_and_refine_reach_the_model(tmp_path, tiny_model_path):
+    """`--max-side` sets the long side the network sees and `--no-refine` turns off the given-trimap
+    refinement: both recorded in the JSON, and both change the matte."""
     from alphanet_tf.preprocess import DEFAULT_MAX_SIDE, TRIMAP_MAX_SIDE
     from tests.test_inference import photo
 
@@ -221,4 +222,8 @@ def test_max_side_reaches_the_model(tmp_path, tiny_model_path):
     _save(tmp_path / "trimaps/p.png", np.full((64, 96), 128, np.uint8))
     given = [*base, "--trimaps", str(tmp_path / "trimaps"), "--mode", "trimap"]
     assert main([*given, "--json", str(tmp_path / "given.json")]) == 0
-    assert json.loads((tmp_path / "given.json").read_text())["max_side"] == TRIMAP_MAX_SIDE
+    assert main([*given, "--no-refine", "--json", str(tmp_path / "raw.json")]) == 0
+    given, raw = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("given", "raw"))
+    assert given["max_side"] == TRIMAP_MAX_SIDE
+    assert given["refine"] is True and raw["refine"] is False and full["refine"] is None
+    assert given["per_image"]["p"]["sad"] != raw["per_image"]["p"]["sad"]
