@@ -272,3 +272,30 @@ def test_demo_sheet_rows_are_photo_trimap_alpha_cutout(tmp_path, capsys):
     (out / "a_alpha.png").unlink()
     assert demo_sheet.main([str(out), str(sheet), "--photos", str(photos)]) == 2
     assert "a_alpha.png: missing" in capsys.readouterr().err
+
+
+def test_refine_weight_sweep_matches_the_shipped_paths(tmp_path, tiny_model_path):
+    """Weight 0 scores like `alphanet eval --no-refine`, `PRIOR_WEIGHT` like the default given-trimap mode."""
+    from alphanet_tf.evaluation import evaluate_folder
+    from alphanet_tf.inference import Matter
+    from alphanet_tf.laplacian_refinement import PRIOR_WEIGHT
+    from benchmarks.refine_weight_sweep import sweep
+    from tests.test_inference import photo
+
+    rgb = photo(64, 96)
+    trimap = np.zeros((64, 96), np.uint8)
+    trimap[8:56, 16:80], trimap[20:44, 36:60] = 128, 255
+    for sub, array in (("images", rgb), ("alphas", (rgb[..., 0] > 128).astype(np.uint8) * 255),
+                       ("trimaps", trimap)):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(array).save(tmp_path / sub / "p.png")
+    scores = sweep(tmp_path, [0, PRIOR_WEIGHT], str(tiny_model_path))
+
+    def scored(refine):
+        return evaluate_folder(tmp_path / "images", tmp_path / "alphas", trimaps=tmp_path / "trimaps",
+                               mode="trimap", matter=Matter(str(tiny_model_path), refine=refine),
+                               progress=False)["mean"]
+
+    assert scores[0] == pytest.approx(scored(False))
+    assert scores[PRIOR_WEIGHT] == pytest.approx(scored(True))
+    assert scores[0]["sad"] != pytest.approx(scores[PRIOR_WEIGHT]["sad"])

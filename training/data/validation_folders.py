@@ -1,6 +1,7 @@
 """Writes the validation stems of every set as plain image / ground-truth folders for `alphanet eval`.
 
     python -m training.data.validation_folders OUT          # OUT/<set>/{images,alphas|masks,trimaps}
+    python -m training.data.validation_folders OUT --training-photos   # + OUT/alphamatting_train
 
 `alphanet eval` and the benchmarks match files by stem inside folders; the shared data keeps training and
 validation side by side, so this links (or, for the cut-outs, composites) only the validation stems:
@@ -10,6 +11,9 @@ validation side by side, so this links (or, for the cut-outs, composites) only t
   instances merged), so every tool reads them the same way.
 * ``cutouts/``: every validation cut-out composited over a validation background without people at a fixed
   seed (images, alphas; the alpha is exact): generic objects, the closest thing to unseen catalogue photos we have.
+* ``alphamatting_train/`` (``--training-photos``): the 18 *training* photos in the same form, where
+  inference-time settings (the guided filter's radius, the refinement's prior weight) are chosen so that
+  the validation photos stay unseen.
 """
 
 from __future__ import annotations
@@ -97,8 +101,9 @@ def write_cutouts(root: Path, out: Path, stems, background_stems, seed: int = 0)
     return len(stems)
 
 
-def write_validation_folders(out, data_root=None) -> dict[str, int]:
-    """Writes every set's validation folders under `out`; returns {set: number of items}."""
+def write_validation_folders(out, data_root=None, training_photos=False) -> dict[str, int]:
+    """Writes every set's validation folders under `out` (and the alphamatting training photos with
+    `training_photos`); returns {set: number of items}."""
     root, out = _data_root(data_root), Path(out)
     splits = get_splits(root)
     counts = {
@@ -109,6 +114,9 @@ def write_validation_folders(out, data_root=None) -> dict[str, int]:
     if splits["cutouts"]["val"]:
         counts["cutouts"] = write_cutouts(root, out / "cutouts", splits["cutouts"]["val"],
                                           [b for b in splits["backgrounds"]["val"] if b not in BG_WITH_PEOPLE])
+    if training_photos:
+        counts["alphamatting_train"] = write_alphamatting(root, out / "alphamatting_train",
+                                                          splits["alphamatting"]["train"])
     return counts
 
 
@@ -117,8 +125,10 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="output folder")
     parser.add_argument("--data-root", help="shared data folder (default $ALPHANET_DATA or ../shared/data)")
+    parser.add_argument("--training-photos", action="store_true",
+                        help="also OUT/alphamatting_train: the alphamatting training photos, for tuning")
     args = parser.parse_args(argv)
-    for name, n in write_validation_folders(args.out, args.data_root).items():
+    for name, n in write_validation_folders(args.out, args.data_root, args.training_photos).items():
         print(f"{Path(args.out) / name}: {n} items")
     return 0
 
