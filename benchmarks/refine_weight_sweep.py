@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from alphanet_tf.inference import as_rgb_uint8, as_trimap
+from alphanet_tf.laplacian_refinement import refine_with_laplacian
 
 
 class _Refined:
@@ -26,8 +27,6 @@ class _Refined:
         self.matter, self.weight, self.cache, self.refine = matter, weight, cache, weight > 0
 
     def matte(self, image, trimap=None):
-        from alphanet_tf.laplacian_refinement import refine_with_laplacian
-
         rgb = as_rgb_uint8(image)
         levels = as_trimap(trimap, rgb.shape[:2])
         key = hashlib.sha1(rgb.tobytes() + levels.tobytes() + str(rgb.shape).encode()).hexdigest()
