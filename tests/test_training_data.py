@@ -277,9 +277,22 @@ def test_segmentation_composite_kinds_are_chosen_by_the_mix(train_pools):
     for i in range(12):
         image, mask = sampler(np.random.default_rng(i))
         assert 0 < mask.mean() < 1  # an object on a background
-    assert set(asked) == {"cutout", "alphamatting"}
+    assert set(asked) == ({"cutout", "alphamatting"} if train_pools.cutouts else {"alphamatting"})
     with pytest.raises(ValueError, match="unknown segmentation sources \\['cutouts'\\]"):
         SegmentationSampler(train_pools, size=CROP, mix={"cutouts": 1.0})
+
+
+def test_segmentation_mix_skips_sources_without_data(train_pools):
+    """Without `fetch.sh data` there are no cut-outs: their share goes to the other sources, as in matting."""
+    import dataclasses
+
+    from training.data.segmentation import SegmentationSampler
+    no_cutouts = dataclasses.replace(train_pools, cutouts=[])
+    sampler = SegmentationSampler(no_cutouts, size=CROP, mix={"cutout": 1.0, "alphamatting": 3.0, "humanseg": 0})
+    assert sampler.names == ["alphamatting"] and sampler.p.tolist() == [1.0]
+    assert 0 < sampler(np.random.default_rng(0))[1].mean() < 1
+    with pytest.raises(ValueError, match="no segmentation source of the mix \\['cutout'\\] has data"):
+        SegmentationSampler(no_cutouts, size=CROP, mix={"cutout": 1.0})
 
 
 def test_segmentation_whole_view_is_the_squashed_photo(train_pools):

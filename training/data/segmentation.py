@@ -46,6 +46,12 @@ class SegmentationSampler:
             mix["pennfudan"] = 0.0
         if not pools.persons.get("humanseg290"):
             mix["humanseg"] = 0.0
+        if not pools.cutouts:  # `fetch.sh data` not run: as MattingSampler, go on without them
+            mix["cutout"] = 0.0
+        if not pools.alphamatting:
+            mix["alphamatting"] = 0.0
+        if not any(v > 0 for v in mix.values()):
+            raise ValueError(f"no segmentation source of the mix {sorted(mix)} has data in {pools.root}")
         self.names = [k for k, v in mix.items() if v > 0]
         p = np.array([mix[k] for k in self.names], np.float64)
         self.p = p / p.sum()
