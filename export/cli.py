@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "plus tflite-int8-qat when --qat-model is given)")
     parser.add_argument("--qat-model", metavar="PATH",
                         help="the quantization-aware model written by `alphanet qat` (OUT/qat.keras), for "
-                             "tflite-int8-qat; verified against --model")
+                             "tflite-int8-qat; without --verify-alphas the int8 file is verified against it (conversion "
+                             "check) and its difference from --model reported")
     parser.add_argument("--size", type=int, default=512, metavar="PX",
                         help="fixed square input side of the TFLite models, a multiple of 32 (default 512)")
     parser.add_argument("--calibration-images", metavar="DIR",
@@ -176,6 +177,8 @@ def run_verify(model_path, out, args) -> int:
         command += ["--images", args.verify_images]
     if args.verify_alphas:
         command += ["--alphas", args.verify_alphas]
+    if args.qat_model:
+        command += ["--qat-model", str(args.qat_model)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run(command, env=env, check=False).returncode
 

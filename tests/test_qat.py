@@ -269,6 +269,43 @@ def test_verify_gates_int8_qat_and_fails_loudly(models, exported_qat, capsys):
         assert "FAILED tflite-int8-qat" in capsys.readouterr().err
 
 
+@needs_weights
+def test_verify_gates_int8_qat_against_its_qat_model(models, exported_qat):
+    """With --qat-model and no ground truth, the int8 file is checked against the model it was converted
+    from; its difference from float is still reported."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export import verify
+
+    _, q, x, tmp = models
+    code = verify.main(["--model", str(tmp / "float.keras"), "--artifacts", str(exported_qat), "--repeats", "1",
+                        "--threads", "1", "--qat-model", str(tmp / "qat.keras")])
+    report = json.loads((exported_qat / "report.json").read_text())
+    (row,) = [r for r in report["rows"] if r["artifact"] == "tflite-int8-qat"]
+    assert "gate_rel_l1" not in row and row["gate_rel_l1_qat_model"] == 0.10 and "rel_l1" in row
+    runner = Interpreter(model_path=str(exported_qat / "alphanet_int8_qat.tflite")).get_signature_runner()
+    images = verify.load_images(None, SIZE)  # as verify feeds them: the samples at the file's size
+    ref = [np.asarray(q(np.asarray(img, np.float32)[None])["alpha"]) for img in images]
+    got = [runner(image=img[None])["alpha"] for img in images]
+    expected = sum(np.abs(g - r).sum() for g, r in zip(got, ref)) / sum(r.sum() for r in ref)
+    assert row["rel_l1_qat_model"] == pytest.approx(expected, rel=1e-3, abs=1e-4)
+    assert code == (0 if row["rel_l1_qat_model"] <= 0.10 else 1) and row["passed"] == (code == 0)
+
+
+def test_qat_model_gate_without_ground_truth():
+    from export.verify import _summarise
+
+    def row(l1_to_qat):
+        per_image = [{"mean_abs": 0.0, "max_abs": 0.0, "sad": 0.0, "l1": 50.0, "float_l1": 100.0,
+                      "l1_qat_model": l1_to_qat, "qat_model_l1": 100.0} for _ in range(2)]
+        return _summarise("tflite-int8-qat", __file__, per_image, 1.0)
+
+    passed, failed = row(9.0), row(11.0)
+    assert passed["passed"] and passed["rel_l1"] == 0.5  # 50 % from float: reported, not gated
+    assert passed["rel_l1_qat_model"] == pytest.approx(0.09)
+    assert not failed["passed"] and "QAT model's alpha| is 11.00 %" in failed["failures"][0]
+
+
 def test_sad_gates_with_ground_truth():
     from export.verify import _summarise
 
