@@ -80,8 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
     m.add_argument("--trimap", metavar="FILE|DIR",
                    help="given-trimap mode: a trimap file (one input) or a folder of trimaps named by stem")
     m.add_argument("--no-refine", action="store_true",
-                   help="given-trimap mode: skip the closed-form (matting Laplacian) refinement of the "
-                        "net's matte (faster, less accurate)")
+                   help="the net's matte as it is: skip its refinement (given trimap: the closed-form "
+                        "matting-Laplacian solve; automatic: filling holes that show the subject's colours)")
     m.add_argument("-r", "--recursive", action="store_true", help="search folders recursively")
     m.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
     m.add_argument("--jobs", type=int, default=1, metavar="N",

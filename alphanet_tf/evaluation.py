@@ -234,7 +234,7 @@ def evaluate_folder(
         matter: an already built ``Matter``-like object (skips loading ``model``).
         progress: show a tqdm progress bar (auto-hidden when stderr is not a terminal).
         max_side: long side the network sees (None: ``Matter``'s default).
-        refine: in ``mode="trimap"``, refine the net's alpha by the matting-Laplacian solve (``Matter``).
+        refine: refine the net's alpha as `Matter` does (given trimap: matting-Laplacian solve; automatic: hole filling).
 
     Returns:
         A JSON-ready dict: ``mean``, ``per_image`` (stem -> scores), ``failed`` (stem -> message),
@@ -273,7 +273,7 @@ def evaluate_folder(
         "model": None if predictions is not None else model,
         "max_side": None if matter is None else working_side(getattr(matter, "max_side", None), mode == "trimap"),
         "predictions": None if predictions is None else str(predictions),
-        "refine": None if matter is None or mode != "trimap" else bool(getattr(matter, "refine", False)),
+        "refine": None if matter is None else bool(getattr(matter, "refine", False)),
     }
     if task == "matting":
         result["per_pixel_mean"] = _mean([s["per_pixel"] for s in per_image.values()])
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, default=None, metavar="PX",
                    help="long side the network sees (default: as `alphanet matte`)")
     p.add_argument("--no-refine", action="store_true",
-                   help="--mode trimap: score the net's matte without the matting-Laplacian refinement")
+                   help="score the net's matte without its refinement (as `alphanet matte --no-refine`)")
     return p
 
 

@@ -26,6 +26,7 @@ from alphanet_tf.imageio import (
     read_grey,
     read_image,
 )
+from alphanet_tf.hole_filling import fill_foreground_holes
 from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.preprocess import prepare, prepare_map, restore, restore_trimap, working_side
 from alphanet_tf.runtimes import Runtime, load_runtime
@@ -69,8 +70,9 @@ def as_trimap(trimap, size) -> np.ndarray:
 def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4, refine=True):
     """Core: lists of uint8 images (and trimaps) -> list of output dicts at each input's size.
 
-    Images of equal size are batched together; the runtime call alone holds `lock`. With trimaps and
-    `refine`, the net's alpha is refined by a closed-form solve with it as the prior (`laplacian_refinement`).
+    Images of equal size are batched together; the runtime call alone holds `lock`. With `refine`, the net's
+    alpha is refined: with trimaps by a closed-form solve with it as the prior (`laplacian_refinement`),
+    without by filling its holes that show the subject's colours (`hole_filling`).
     """
     max_side = working_side(max_side, trimaps is not None)
     prepared = [prepare(im, max_side) for im in images]
@@ -100,6 +102,8 @@ def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4, r
                     res["trimap"] = trimaps[i]
                     if refine:
                         res["alpha"] = refine_with_laplacian(images[i], trimaps[i], res["alpha"])
+                elif refine:
+                    res["alpha"] = fill_foreground_holes(images[i], res["alpha"])
                 results[i] = res
     return results
 
@@ -113,7 +117,8 @@ def predict(model, image, trimap=None, max_side=None, refine=True):
         trimap: None (automatic), or a trimap per image for the given-trimap mode.
         max_side: long side the network sees (None: 512 automatic, 1500 with a trimap); the alpha is
             upsampled back edge-aware.
-        refine: with a trimap, refine the net's alpha by the matting-Laplacian solve (`laplacian_refinement`).
+        refine: refine the net's alpha: with a trimap by the matting-Laplacian solve (`laplacian_refinement`),
+            without by filling the holes that show the subject's colours (`hole_filling`).
 
     Returns:
         float32 HxW in [0, 1], or a list of them for a list input.
@@ -138,8 +143,9 @@ class Matter:
             `TRIMAP_MAX_SIDE`, 1500, with a given trimap).
         fg_estimation: decontaminate the foreground colours for cutouts and composites.
         max_pixels: refuse image files above this many pixels (checked from the header).
-        refine: in the given-trimap mode, refine the net's alpha by the matting-Laplacian solve with it as
-            the prior (`laplacian_refinement`; 0.1-2 s per photo at 800 px).
+        refine: refine the net's alpha: in the given-trimap mode by the matting-Laplacian solve with it as
+            the prior (`laplacian_refinement`; 0.1-2 s per photo at 800 px), in the automatic mode by filling
+            the holes that show the subject's colours (`hole_filling`; tens of ms).
     """
 
     def __init__(self, model="default", threads=None, max_side=None, fg_estimation=True,

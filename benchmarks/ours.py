@@ -75,12 +75,14 @@ class AlphaNet(Method):
         return model_files(self.path)
 
     def fingerprint(self) -> str:
-        if not self.given_trimap:
-            return model_fingerprint(self.path)
+        from alphanet_tf import hole_filling
         from alphanet_tf.laplacian_refinement import PRIOR_WEIGHT
 
-        # the given-trimap mode's matte also depends on the refinement (alphanet_tf.laplacian_refinement)
-        tag = f"{model_fingerprint(self.path)}:laplacian-refinement:{PRIOR_WEIGHT}"
+        # the matte also depends on Matter's refinements: hole filling (automatic), the matting-Laplacian
+        # solve (given trimap)
+        tag = f"{model_fingerprint(self.path)}:hole-filling:{hole_filling.SHARE}:{hole_filling.RING}"
+        if self.given_trimap:
+            tag += f":laplacian-refinement:{PRIOR_WEIGHT}"
         return hashlib.sha256(tag.encode()).hexdigest()
 
     def load(self, threads: int = 1) -> None:

@@ -225,5 +225,5 @@ def test_max_side_and_refine_reach_the_model(tmp_path, tiny_model_path):
     assert main([*given, "--no-refine", "--json", str(tmp_path / "raw.json")]) == 0
     given, raw = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("given", "raw"))
     assert given["max_side"] == TRIMAP_MAX_SIDE
-    assert given["refine"] is True and raw["refine"] is False and full["refine"] is None
+    assert given["refine"] is True and raw["refine"] is False and full["refine"] is True  # automatic: hole filling
     assert given["per_image"]["p"]["sad"] != raw["per_image"]["p"]["sad"]

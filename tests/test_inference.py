@@ -8,6 +8,7 @@ from PIL import Image
 
 from alphanet_tf import runtimes
 from alphanet_tf.foreground import composite, estimate_foreground
+from alphanet_tf.hole_filling import fill_foreground_holes
 from alphanet_tf.inference import Matter, predict
 from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.runtimes import ModelError, load_runtime
@@ -117,6 +118,15 @@ def test_given_trimap_refinement_moves_only_the_band(matter):
     assert np.abs(refined - raw)[band].max() > 1e-3
     levels = np.where(trimap == 0, 0.0, np.where(trimap == 255, 1.0, 0.5)).astype(np.float32)
     np.testing.assert_allclose(refined, refine_with_laplacian(image, levels, raw), atol=1e-6)
+
+
+def test_automatic_refinement_fills_the_mattes_foreground_coloured_holes(matter):
+    image = photo(80, 80, seed=5)  # the tiny net's matte of it has two enclosed single-pixel holes
+    raw = Matter(matter.runtime, refine=False).predict(image)["alpha"]
+    refined = matter.predict(image)["alpha"]
+    assert np.abs(refined - raw).sum() > 0.5
+    np.testing.assert_array_equal(refined, fill_foreground_holes(image, raw))
+    np.testing.assert_array_equal(predict(matter.runtime, image, refine=False), raw)
 
 
 def test_cap_and_resize_back(matter):
