@@ -287,12 +287,35 @@ def test_segmentation_mix_skips_sources_without_data(train_pools):
     import dataclasses
 
     from training.data.segmentation import SegmentationSampler
-    no_cutouts = dataclasses.replace(train_pools, cutouts=[])
-    sampler = SegmentationSampler(no_cutouts, size=CROP, mix={"cutout": 1.0, "alphamatting": 3.0, "humanseg": 0})
+    no_cutouts = dataclasses.replace(train_pools, cutouts=[], people=[])
+    mix = {"cutout": 1.0, "people": 1.0, "alphamatting": 3.0, "humanseg": 0}
+    sampler = SegmentationSampler(no_cutouts, size=CROP, mix=mix)
     assert sampler.names == ["alphamatting"] and sampler.p.tolist() == [1.0]
     assert 0 < sampler(np.random.default_rng(0))[1].mean() < 1
     with pytest.raises(ValueError, match="no segmentation source of the mix \\['cutout'\\] has data"):
         SegmentationSampler(no_cutouts, size=CROP, mix={"cutout": 1.0})
+
+
+def test_segmentation_pastes_people_on_backgrounds(train_pools, tmp_path):
+    """`people`: a pseudo-labelled person is cut out and pasted on a background photo; the mask is its
+    alpha > 0.5, and the image shows the person's colours where the mask is."""
+    import dataclasses
+
+    from training.data.segmentation import SegmentationSampler
+    alpha = np.zeros((120, 80), np.uint8)
+    alpha[20:110, 25:55] = 255  # a standing figure, clear of the borders
+    fg = np.zeros((120, 80, 3), np.uint8)
+    fg[..., 1] = 255  # pure green: no background photo has a large area of it
+    label = tmp_path / "person.npz"
+    np.savez(label, alpha=alpha, fg=fg, bg=np.zeros_like(fg))
+    pools = dataclasses.replace(train_pools, people=[label])
+    sampler = SegmentationSampler(pools, size=CROP, mix={"people": 1.0}, degrade=False)
+    for i in range(4):
+        image, mask = sampler(np.random.default_rng(i))
+        person = mask[..., 0] > 0.5
+        assert 0.01 < person.mean() < 0.9
+        inside = image[person]  # colour-jittered / harmonised green, never the background's colours
+        assert np.median(inside[:, 1] - np.maximum(inside[:, 0], inside[:, 2])) > 60
 
 
 def test_segmentation_whole_view_is_the_squashed_photo(train_pools):

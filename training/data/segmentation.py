@@ -7,6 +7,9 @@ Sources (``SegmentationSampler.mix``):
 * ``composite``: a matting composite (cut-out / alphamatting / procedural object over a background photo
   without people) with mask = alpha > 0.5; ``cutout``, ``alphamatting`` and ``procedural`` give one kind
   only (e.g. real objects without the procedural strands, which are not objects anyone would cut out).
+* ``people``: a training person (HumanSeg290 / Penn-Fudan, RVM pseudo-alpha of ``pseudo_labels.py``) cut out
+  of its photo and pasted on a background photo without people (copy-paste augmentation: the same people in
+  new surroundings, so the net must find them by their shape, not their usual scenes); training split only.
 
 DUTS (salient objects, used by some matting papers to pre-train segmentation) is not available on this
 machine and is not used; composites of cut-outs stand in for generic objects.
@@ -22,12 +25,12 @@ import numpy as np
 
 from . import composite as C
 from .matting import MattingSampler
-from .sources import Pools, load_person_mask
+from .sources import Pools, load_people_label, load_person_mask
 
 cv2.setNumThreads(1)
 
 DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
-COMPOSITE_KINDS = ("composite", "cutout", "alphamatting", "procedural")
+COMPOSITE_KINDS = ("composite", "cutout", "alphamatting", "procedural", "people")
 
 
 class SegmentationSampler:
@@ -42,6 +45,7 @@ class SegmentationSampler:
         if unknown:
             raise ValueError(f"unknown segmentation sources {unknown}: use pennfudan, humanseg, "
                              f"{', '.join(COMPOSITE_KINDS)}")
+        asked = sorted(k for k, v in mix.items() if v > 0)
         if not pools.persons.get("pennfudan"):
             mix["pennfudan"] = 0.0
         if not pools.persons.get("humanseg290"):
@@ -50,8 +54,10 @@ class SegmentationSampler:
             mix["cutout"] = 0.0
         if not pools.alphamatting:
             mix["alphamatting"] = 0.0
+        if not pools.people:  # no pseudo-labels (validation split, or `pseudo_labels` not run)
+            mix["people"] = 0.0
         if not any(v > 0 for v in mix.values()):
-            raise ValueError(f"no segmentation source of the mix {sorted(mix)} has data in {pools.root}")
+            raise ValueError(f"no segmentation source of the mix {asked} has data in {pools.root}")
         self.names = [k for k, v in mix.items() if v > 0]
         p = np.array([mix[k] for k in self.names], np.float64)
         self.p = p / p.sum()
@@ -97,7 +103,14 @@ class SegmentationSampler:
         if kind == "composite":
             kinds = [k for k in cs.names if k != "real"]
             kind = kinds[rng.integers(len(kinds))]
-        fg, a, _ = cs._object(rng, kind, self.size, "whole" if rng.random() < 0.6 else "edge")
+        mode = "whole" if rng.random() < 0.6 else "edge"
+        if kind == "people":
+            layer = load_people_label(self.pools.people[rng.integers(len(self.pools.people))])
+            scale_range = (0.5, 1.0) if mode == "whole" else (0.6, 2.0)
+            M = C.place_layer(rng, layer, self.size, mode, scale_range=scale_range, max_scale=1.5, rotate=5)
+            fg, a, _ = C.warp_layer(layer, M, self.size)
+        else:
+            fg, a, _ = cs._object(rng, kind, self.size, mode)
         bg = cs._background(rng, self.size, self.pools.backgrounds_without_people())
         fg = C.colour_jitter(rng, fg, 0.7)
         bg = C.colour_jitter(rng, bg, 1.0)
