@@ -234,7 +234,8 @@ def evaluate_folder(
         matter: an already built ``Matter``-like object (skips loading ``model``).
         progress: show a tqdm progress bar (auto-hidden when stderr is not a terminal).
         max_side: long side the network sees (None: ``Matter``'s default).
-        refine: refine the net's alpha as `Matter` does (given trimap: matting-Laplacian solve; automatic: hole filling).
+        refine: refine the net's alpha as `Matter` does (given trimap: matting-Laplacian solve; automatic:
+            hole filling).
 
     Returns:
         A JSON-ready dict: ``mean``, ``per_image`` (stem -> scores), ``failed`` (stem -> message),

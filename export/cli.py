@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "plus tflite-int8-qat when --qat-model is given)")
     parser.add_argument("--qat-model", metavar="PATH",
                         help="the quantization-aware model written by `alphanet qat` (OUT/qat.keras), for "
-                             "tflite-int8-qat; without --verify-alphas the int8 file is verified against it (conversion "
-                             "check) and its difference from --model reported")
+                             "tflite-int8-qat; without --verify-alphas the int8 file is verified against it "
+                             "(a conversion check) and its difference from --model reported")
     parser.add_argument("--size", type=int, default=512, metavar="PX",
                         help="fixed square input side of the TFLite models, a multiple of 32 (default 512)")
     parser.add_argument("--calibration-images", metavar="DIR",

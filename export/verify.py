@@ -244,7 +244,10 @@ def verify(model, artifacts_dir, images, repeats=5, model_path=None, alphas=None
     if alphas is not None:
         per_image = [matting_metrics(r["alpha"], gt, region="whole") for r, gt in zip(refs, alphas)]
         rows[0].update({f"{k}_gt": float(np.mean([m[k] for m in per_image])) for k in per_image[0]})
-    qat_refs = [keras_runner(qat_model)(img) for img in images] if qat_model is not None else None
+    qat_refs = None
+    if qat_model is not None:
+        qat_reference = keras_runner(qat_model)
+        qat_refs = [qat_reference(img) for img in images]
     for kind, (path, fn) in found.items():
         outs = [fn(img) for img in images]
         per_image = [compare(ref, out, gt) for ref, out, gt in zip(refs, outs, gts)]
