@@ -46,20 +46,19 @@ def enclosed_holes(alpha: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(subject) & ~subject
 
 
-def fill_foreground_holes(image: np.ndarray, alpha: np.ndarray, share: float = SHARE, ring: int = RING) -> np.ndarray:
-    """`alpha` (float32 HxW in [0, 1]) with its foreground-coloured holes set to 1; `image` uint8 RGB HxWx3.
-
-    Returns a new array; `alpha` itself when it has no hole or no background to compare with."""
+def foreground_holes(image: np.ndarray, alpha: np.ndarray, share: float = SHARE, ring: int = RING) -> np.ndarray:
+    """The holes of `alpha` (float32 HxW in [0, 1]) that show the subject's colours (bool HxW); `image` uint8
+    RGB HxWx3. None of them when the matte has no background to compare with."""
     holes = enclosed_holes(alpha)
     labels, count = ndimage.label(holes)
+    filled = np.zeros_like(holes)
     if count == 0:
-        return alpha
+        return filled
     lab = cv2.cvtColor(np.ascontiguousarray(image, np.uint8), cv2.COLOR_RGB2LAB)
     background = lab[(alpha < 0.05) & ~holes]
     if len(background) < 50:  # nothing to tell background from: the subject fills the photo
-        return alpha
+        return filled
     background_centres = colour_centres(background)
-    out = alpha.copy()
     kernel = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
     for i, (ys, xs) in enumerate(ndimage.find_objects(labels), start=1):
         window = (slice(max(ys.start - ring, 0), ys.stop + ring), slice(max(xs.start - ring, 0), xs.stop + ring))
@@ -71,5 +70,11 @@ def fill_foreground_holes(image: np.ndarray, alpha: np.ndarray, share: float = S
         like_foreground = distance_to_nearest(pixels, colour_centres(lab[window][around])) < \
             distance_to_nearest(pixels, background_centres)
         if like_foreground.mean() >= share:
-            out[window][hole] = 1.0
-    return out
+            filled[window] |= hole
+    return filled
+
+
+def fill_foreground_holes(image: np.ndarray, alpha: np.ndarray, share: float = SHARE, ring: int = RING) -> np.ndarray:
+    """`alpha` with its `foreground_holes` set to 1: a new array, or `alpha` itself when none is filled."""
+    filled = foreground_holes(image, alpha, share, ring)
+    return np.where(filled, np.float32(1.0), alpha).astype(alpha.dtype) if filled.any() else alpha

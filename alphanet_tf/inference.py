@@ -26,7 +26,7 @@ from alphanet_tf.imageio import (
     read_grey,
     read_image,
 )
-from alphanet_tf.hole_filling import fill_foreground_holes
+from alphanet_tf.hole_filling import foreground_holes
 from alphanet_tf.laplacian_refinement import refine_with_laplacian
 from alphanet_tf.preprocess import prepare, prepare_map, restore, restore_trimap, working_side
 from alphanet_tf.runtimes import Runtime, load_runtime
@@ -102,8 +102,12 @@ def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4, r
                     res["trimap"] = trimaps[i]
                     if refine:
                         res["alpha"] = refine_with_laplacian(images[i], trimaps[i], res["alpha"])
-                elif refine:
-                    res["alpha"] = fill_foreground_holes(images[i], res["alpha"])
+                elif refine:  # filled holes become known foreground in the returned trimap too
+                    holes = foreground_holes(images[i], res["alpha"])
+                    if holes.any():
+                        res["alpha"] = np.where(holes, np.float32(1.0), res["alpha"])
+                        if res["trimap"] is not None:
+                            res["trimap"] = np.where(holes, np.float32(1.0), res["trimap"])
                 results[i] = res
     return results
 
