@@ -33,6 +33,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from alphanet_tf.hole_filling import fill_foreground_holes
 from alphanet_tf.imageio import DEFAULT_MAX_PIXELS, ImageError, encode_png, read_image, to_uint8, write_bytes_atomic
 from alphanet_tf.preprocess import (
     DEFAULT_MAX_SIDE,
@@ -124,13 +125,15 @@ class MattingModelHandler(ModelHandler):
 
     `mixed_sizes="pad"`: one model call per batch (the spec; small images batched with large ones see more
     mirrored border, so their mattes differ slightly from the CLI's). `"split"`: one call per distinct padded
-    size, which gives exactly the CLI's mattes.
+    size, which gives exactly the CLI's mattes. `refine`: fill the matte's holes that show the subject's
+    colours, as `alphanet matte` does (`alphanet_tf.hole_filling`).
     """
 
     def __init__(self, model="default", threads=None, max_side=DEFAULT_MAX_SIDE, min_batch=1, max_batch=8,
-                 mixed_sizes="pad"):
+                 mixed_sizes="pad", refine=True):
         super().__init__(min_batch_size=min_batch, max_batch_size=max_batch)
         self.model, self.threads, self.max_side, self.mixed_sizes = str(model), threads, max_side, mixed_sizes
+        self.refine = refine
 
     def load_model(self):
         from alphanet_tf.runtimes import load_runtime
@@ -150,6 +153,8 @@ class MattingModelHandler(ModelHandler):
             out = model.predict(x)["alpha"]
             for j, i in enumerate(idx):
                 alphas[i] = restore(out[j], geoms[j], guide=images[j])
+                if self.refine:
+                    alphas[i] = fill_foreground_holes(images[j], alphas[i])
         share = (time.perf_counter() - start) / len(batch)
         return [PredictionResult(image, {"alpha": a, "seconds": share}) for image, a in zip(batch, alphas)]
 
@@ -306,13 +311,14 @@ def count(r: dict) -> dict:
 
 def build(p, patterns, out_prefix, model="default", kind="rgba", min_batch=1, max_batch=8, threads=None,
           max_side=DEFAULT_MAX_SIDE, max_pixels=DEFAULT_MAX_PIXELS, fg_estimation=True, overwrite=False,
-          mixed_sizes="pad", manifest_shards=1):
+          mixed_sizes="pad", manifest_shards=1, refine=True):
     """Adds the pipeline to `p`; `patterns` is a PCollection of paths or glob patterns (one per element)."""
     matched = patterns | "Match" >> beam.ParDo(MatchInputs(out_prefix)).with_outputs("rows", main="files")
     planned = (matched.files | "ByOutput" >> beam.GroupByKey()
                | "Plan" >> beam.ParDo(PlanOutputs(overwrite)).with_outputs("rows", main="todo"))
     decoded = planned.todo | "Decode" >> beam.ParDo(Decode(max_pixels)).with_outputs("rows", main="images")
-    handler = KeyedModelHandler(MattingModelHandler(model, threads, max_side, min_batch, max_batch, mixed_sizes))
+    handler = KeyedModelHandler(MattingModelHandler(model, threads, max_side, min_batch, max_batch, mixed_sizes,
+                                                    refine))
     results, dlq = decoded.images | "Matte" >> RunInference(handler).with_exception_handling()
     written = results | "Write" >> beam.ParDo(WriteOutput(kind, fg_estimation))
     model_failed = dlq.failed_inferences | "ModelFailed" >> beam.FlatMap(failed_batch_rows)
@@ -346,6 +352,8 @@ def _parser():
     ap.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="long side the network sees")
     ap.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     ap.add_argument("--no-fg-estimation", action="store_true", help="rgba: keep the photo's edge colours")
+    ap.add_argument("--no-refine", action="store_true",
+                    help="the net's matte as it is: do not fill its holes that show the subject's colours")
     ap.add_argument("--overwrite", action="store_true", help="redo images whose output exists")
     ap.add_argument("--manifest-shards", type=int, default=1,
                     help="1: one manifest.jsonl (default); N: manifest-0000i-of-N.jsonl, for huge jobs")
@@ -395,7 +403,7 @@ def run(argv=None) -> int:
     build(patterns=patterns, p=p, out_prefix=args.output, model=args.model, kind=args.output_kind,
           min_batch=args.min_batch, max_batch=args.max_batch, threads=args.threads, max_side=args.max_side,
           max_pixels=args.max_pixels, fg_estimation=not args.no_fg_estimation, overwrite=args.overwrite,
-          mixed_sizes=args.mixed_sizes, manifest_shards=args.manifest_shards)
+          mixed_sizes=args.mixed_sizes, manifest_shards=args.manifest_shards, refine=not args.no_refine)
     result = p.run()
     result.wait_until_finish()
     elapsed = time.perf_counter() - start

@@ -86,10 +86,14 @@ def test_second_run_skips_everything(first_run, photos, tiny_model_path):
 def test_split_mode_mattes_equal_the_cli(photos, tiny_model_path):
     out = photos.parent / "alpha"
     assert run(photos, out, tiny_model_path, "--output-kind", "alpha", "--mixed-sizes", "split") == 1
+    raw = photos.parent / "raw"
+    assert run(photos, raw, tiny_model_path, "--output-kind", "alpha", "--mixed-sizes", "split", "--no-refine") == 1
+    runtime = load_runtime(tiny_model_path, threads=1)
     for i in (0, 3):
-        alpha = np.asarray(Image.open(out / f"img{i}.png"), np.float32) / 255
-        expected = predict(load_runtime(tiny_model_path, threads=1), read_image(photos / f"img{i}.jpg")[0])
-        np.testing.assert_allclose(alpha, expected, atol=1 / 255 + 1e-6)
+        image = read_image(photos / f"img{i}.jpg")[0]
+        for folder, refine in ((out, True), (raw, False)):  # refine: the CLI's hole filling
+            alpha = np.asarray(Image.open(folder / f"img{i}.png"), np.float32) / 255
+            np.testing.assert_allclose(alpha, predict(runtime, image, refine=refine), atol=1 / 255 + 1e-6)
 
 
 def test_pad_batch_is_prepare_for_one_size_and_crops_back():
