@@ -342,6 +342,93 @@ def test_segmentation_whole_view_is_the_squashed_photo(train_pools):
     assert not any(np.array_equal(m, expected) or np.array_equal(m, expected[:, ::-1]) for m in masks(0.0))
 
 
+# ---------------------------------------------------------------------------------------------- subject photos
+
+def test_subject_photo_shares_and_choice():
+    from training.data.salient_labels import MAX_UNDECIDED, is_subject_photo, shares
+    p = np.zeros((10, 10), np.float32)
+    p[:4] = 1.0  # 40 % subject
+    p[4, :3] = 0.5  # 3 % undecided (and subject: p >= 0.5)
+    p[5, :2] = 0.95  # sure enough: subject, not undecided
+    assert shares(p) == {"undecided": 0.03, "subject": 0.45}
+    assert is_subject_photo(shares(p))
+    assert not is_subject_photo({"undecided": MAX_UNDECIDED + 0.01, "subject": 0.3})  # teacher unsure
+    assert not is_subject_photo({"undecided": 0.0, "subject": 0.01})  # nothing found
+    assert not is_subject_photo({"undecided": 0.0, "subject": 0.9})  # everything is "subject"
+
+
+def test_isnet_teacher_finds_a_plain_subject():
+    """The real IS-Net teacher (fetched by `fetch.sh peers`) on a bright disc on a dark, plain photo."""
+    import cv2
+
+    from training.data.pseudo_labels import peer_model, teacher_session
+    from training.data.salient_labels import TEACHER_FILE, isnet_probability
+    path = peer_model(ROOT, TEACHER_FILE)
+    if not path.is_file():
+        pytest.skip(f"{path} not fetched")
+    image = np.full((240, 320, 3), 40, np.uint8)
+    cv2.circle(image, (200, 120), 60, (230, 120, 30), -1)
+    disc = np.zeros((240, 320), np.uint8)
+    cv2.circle(disc, (200, 120), 60, 1, -1)
+    p = isnet_probability(teacher_session(path, 1), image)
+    assert p.shape == (240, 320) and p.dtype == np.float32
+    iou = ((p >= 0.5) & (disc > 0)).sum() / ((p >= 0.5) | (disc > 0)).sum()
+    assert iou > 0.8, iou
+
+
+def test_segmentation_salient_photos_and_their_backgrounds(train_pools, tmp_path):
+    """`salient`: a labelled photo with its teacher mask (the mask marks the photo's subject pixels), and
+    the photo is no longer a background of pasted composites."""
+    import dataclasses
+
+    import cv2
+
+    from training.data.segmentation import SegmentationSampler
+    photo = np.zeros((90, 150, 3), np.uint8)
+    photo[..., 2] = 255  # blue photo ...
+    photo[30:80, 40:100] = (0, 255, 0)  # ... with a green subject
+    prob = np.zeros((45, 75), np.uint8)  # the teacher's map may be smaller than the photo
+    prob[15:40, 20:50] = 240
+    cv2.imwrite(str(tmp_path / "photo.png"), photo[..., ::-1])
+    cv2.imwrite(str(tmp_path / "prob.png"), prob)
+    name = train_pools.backgrounds_without_people()[0][0]
+    pools = dataclasses.replace(train_pools, salient=[(name, tmp_path / "photo.png", tmp_path / "prob.png")])
+    assert name not in {n for n, _ in pools.backgrounds_without_subjects()}
+    assert name in {n for n, _ in train_pools.backgrounds_without_subjects()}
+    sampler = SegmentationSampler(pools, size=CROP, degrade=False, mix={"salient": 1.0}, whole_prob=1.0)
+    for i in range(3):
+        image, mask = sampler(np.random.default_rng(i))
+        subject = mask[..., 0] > 0.5
+        assert abs(subject.mean() - (50 * 60) / (90 * 150)) < 0.03  # the whole photo, squashed
+        green = image[..., 1] - np.maximum(image[..., 0], image[..., 2])
+        assert np.mean(green[subject] > 0) > 0.95 and np.mean(green[~subject] < 0) > 0.95
+    no_labels = SegmentationSampler(train_pools, size=CROP, mix={"salient": 1.0, "humanseg": 1.0})
+    assert no_labels.names == ["humanseg"]  # without teacher masks the source is dropped
+
+
+def test_segmentation_alphamatting_photos_as_taken(train_pools):
+    """`alphamatting_photo`: a training photo in its own scene, mask = ground-truth alpha > 0.5."""
+    import dataclasses
+
+    import cv2
+
+    from training.data.sources import imread_gray, imread_rgb
+    from training.data.segmentation import SegmentationSampler
+    stem = train_pools.alphamatting[0]
+    pools = dataclasses.replace(train_pools, alphamatting=[stem])
+    alpha = imread_gray(pools.root / "alphamatting" / "alphas" / f"{stem}.png")
+    photo = imread_rgb(pools.root / "alphamatting" / "images" / f"{stem}.png")
+    expected = cv2.resize((alpha > 127).astype(np.uint8), (CROP, CROP), interpolation=cv2.INTER_NEAREST)
+    sampler = SegmentationSampler(pools, size=CROP, degrade=False, mix={"alphamatting_photo": 1.0},
+                                  whole_prob=1.0)
+    image, mask = sampler(np.random.default_rng(0))
+    flipped = not np.array_equal(mask[..., 0], expected)
+    assert np.array_equal(mask[..., 0], expected[:, ::-1] if flipped else expected)
+    view = cv2.resize(photo, (CROP, CROP), interpolation=cv2.INTER_AREA).astype(np.float32)
+    view = view[:, ::-1] if flipped else view
+    assert np.corrcoef(image.ravel(), view.ravel())[0, 1] > 0.9  # the photo itself (colour-jittered)
+
+
 # ---------------------------------------------------------------------------------------------- people labels
 
 def test_pseudo_label_constraint_keeps_gt_outside_band():

@@ -84,7 +84,8 @@ def segmentation_dataset(split="train", size=320, batch_size=8, seed=0, data_roo
                          val_size=64, epoch_size=1024, degrade=True, num_parallel_calls=2, mix=None,
                          whole_prob=0.0):
     repeat = _resolve(split, repeat)
-    pools = make_pools(split, data_root, with_people=bool(mix and mix.get("people")))
+    pools = make_pools(split, data_root, with_people=bool(mix and mix.get("people")),
+                       with_salient=bool(mix and mix.get("salient")))
     sampler = SegmentationSampler(pools, size=size, degrade=degrade, mix=mix, whole_prob=whole_prob)
     if split == "val":
         n = int(val_size)

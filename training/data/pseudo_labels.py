@@ -34,10 +34,15 @@ from .splits import get_splits
 DEFAULT_TEACHER = REPO_ROOT.parent / "shared" / "peers" / "rvm_mobilenetv3_fp32.onnx"
 
 
-def default_teacher(root: Path) -> Path:
-    """The RVM onnx beside the data root's `peers/` (where fetch.sh puts it), else the shared default."""
+def peer_model(root: Path, file: str) -> Path:
+    """A teacher onnx in `peers/` beside the data root (where fetch.sh puts it), else in the shared one."""
     peers = Path(root).parent / "peers"
-    return peers / DEFAULT_TEACHER.name if peers.is_dir() else DEFAULT_TEACHER
+    return (peers if peers.is_dir() else DEFAULT_TEACHER.parent) / file
+
+
+def default_teacher(root: Path) -> Path:
+    """The RVM onnx beside the data root, else the shared default."""
+    return peer_model(root, DEFAULT_TEACHER.name)
 
 
 def teacher_session(path: Path, threads: int = 1):

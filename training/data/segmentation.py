@@ -7,12 +7,18 @@ Sources (``SegmentationSampler.mix``):
 * ``composite``: a matting composite (cut-out / alphamatting / procedural object over a background photo
   without people) with mask = alpha > 0.5; ``cutout``, ``alphamatting`` and ``procedural`` give one kind
   only (e.g. real objects without the procedural strands, which are not objects anyone would cut out).
+* ``alphamatting_photo``: an alphamatting.com training photo as it was taken (a toy, plant or object in
+  front of a screen), mask = its ground-truth alpha > 0.5; the composite kind ``alphamatting`` pastes the
+  same foregrounds on other backgrounds instead.
+* ``salient``: a training background photo with the subject IS-Net found in it (``salient_labels.py``):
+  real photos of animals, plants, buildings and things, no seams; those photos are then not used as
+  composite backgrounds.
 * ``people``: a training person (HumanSeg290 / Penn-Fudan, RVM pseudo-alpha of ``pseudo_labels.py``) cut out
   of its photo and pasted on a background photo without people (copy-paste augmentation: the same people in
   new surroundings, so the net must find them by their shape, not their usual scenes); training split only.
 
 DUTS (salient objects, used by some matting papers to pre-train segmentation) is not available on this
-machine and is not used; composites of cut-outs stand in for generic objects.
+machine; composites of cut-outs and the teacher-labelled background photos stand in for generic objects.
 
 Augmentation: random scale / crop (biased towards crops that contain a person), horizontal flip, colour
 jitter, and the shared blur / noise / JPEG degradations.
@@ -25,11 +31,13 @@ import numpy as np
 
 from . import composite as C
 from .matting import MattingSampler
-from .sources import Pools, load_people_label, load_person_mask
+from .salient_labels import load_salient
+from .sources import Pools, imread_rgb, list_items, load_alphamatting, load_people_label, load_person_mask
 
 cv2.setNumThreads(1)
 
 DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
+PHOTO_KINDS = ("pennfudan", "humanseg", "salient", "alphamatting_photo")
 COMPOSITE_KINDS = ("composite", "cutout", "alphamatting", "procedural", "people")
 
 
@@ -41,10 +49,10 @@ class SegmentationSampler:
         self.pools, self.size, self.degrade = pools, int(size), bool(degrade)
         self.whole_prob = float(whole_prob)
         mix = dict(DEFAULT_MIX if mix is None else mix)
-        unknown = sorted(set(mix) - {"pennfudan", "humanseg", *COMPOSITE_KINDS})
+        unknown = sorted(set(mix) - {*PHOTO_KINDS, *COMPOSITE_KINDS})
         if unknown:
-            raise ValueError(f"unknown segmentation sources {unknown}: use pennfudan, humanseg, "
-                             f"{', '.join(COMPOSITE_KINDS)}")
+            raise ValueError(f"unknown segmentation sources {unknown}: use "
+                             f"{', '.join(PHOTO_KINDS + COMPOSITE_KINDS)}")
         asked = sorted(k for k, v in mix.items() if v > 0)
         if not pools.persons.get("pennfudan"):
             mix["pennfudan"] = 0.0
@@ -53,9 +61,11 @@ class SegmentationSampler:
         if not pools.cutouts:  # `fetch.sh data` not run: as MattingSampler, go on without them
             mix["cutout"] = 0.0
         if not pools.alphamatting:
-            mix["alphamatting"] = 0.0
+            mix["alphamatting"] = mix["alphamatting_photo"] = 0.0
         if not pools.people:  # no pseudo-labels (validation split, or `pseudo_labels` not run)
             mix["people"] = 0.0
+        if not pools.salient:  # no teacher masks (validation split, or `salient_labels` not run)
+            mix["salient"] = 0.0
         if not any(v > 0 for v in mix.values()):
             raise ValueError(f"no segmentation source of the mix {asked} has data in {pools.root}")
         self.names = [k for k, v in mix.items() if v > 0]
@@ -66,6 +76,21 @@ class SegmentationSampler:
     def _person(self, rng, set_name: str):
         stems = self.pools.persons[set_name]
         img, mask = load_person_mask(self.pools.root, set_name, stems[rng.integers(len(stems))])
+        return self._photo(rng, img, mask, set_name)
+
+    def _salient(self, rng):
+        _, image_path, mask_path = self.pools.salient[rng.integers(len(self.pools.salient))]
+        img, mask = load_salient(image_path, mask_path)
+        return self._photo(rng, img, mask, "salient")
+
+    def _alphamatting_photo(self, rng):
+        stem = self.pools.alphamatting[rng.integers(len(self.pools.alphamatting))]
+        img = imread_rgb(list_items(self.pools.root)["alphamatting"][stem])
+        mask = (load_alphamatting(self.pools.root, stem).alpha > 127).astype(np.uint8)
+        return self._photo(rng, img, mask, "alphamatting_photo")
+
+    def _photo(self, rng, img, mask, set_name: str):
+        """A real photo and its mask: whole (squashed) or a square crop, resized, colour-jittered."""
         h, w = mask.shape
         size = self.size
         if rng.random() < self.whole_prob:  # the whole photo squashed to a square, as AlphaNet's seg_resize does
@@ -111,7 +136,7 @@ class SegmentationSampler:
             fg, a, _ = C.warp_layer(layer, M, self.size)
         else:
             fg, a, _ = cs._object(rng, kind, self.size, mode)
-        bg = cs._background(rng, self.size, self.pools.backgrounds_without_people())
+        bg = cs._background(rng, self.size, self.pools.backgrounds_without_subjects())
         fg = C.colour_jitter(rng, fg, 0.7)
         bg = C.colour_jitter(rng, bg, 1.0)
         if rng.random() < 0.5:
@@ -123,6 +148,10 @@ class SegmentationSampler:
         kind = self.names[rng.choice(len(self.names), p=self.p)]
         if kind in COMPOSITE_KINDS:
             image, mask = self._composite(rng, kind)
+        elif kind == "salient":
+            image, mask = self._salient(rng)
+        elif kind == "alphamatting_photo":
+            image, mask = self._alphamatting_photo(rng)
         else:
             image, mask = self._person(rng, "pennfudan" if kind == "pennfudan" else "humanseg290")
         if rng.random() < 0.5:

@@ -352,13 +352,21 @@ class Pools:
     backgrounds: list[tuple[str, Path]]
     people: list[Path]
     persons: dict[str, list[str]]  # segmentation sets -> stems
+    salient: list[tuple[str, Path, Path]] = field(default_factory=list)  # (background, image, teacher mask)
 
     def backgrounds_without_people(self) -> list[tuple[str, Path]]:
         out = [b for b in self.backgrounds if b[0] not in BG_WITH_PEOPLE]
         return out or self.backgrounds
 
+    def backgrounds_without_subjects(self) -> list[tuple[str, Path]]:
+        """Backgrounds with neither people nor a subject the teacher found (`salient_labels.py`): under a
+        pasted object, any other subject would be labelled background."""
+        subjects = {name for name, _, _ in self.salient}
+        out = [b for b in self.backgrounds_without_people() if b[0] not in subjects]
+        return out or self.backgrounds_without_people()
 
-def make_pools(split: str, data_root=None, with_people: bool = True) -> Pools:
+
+def make_pools(split: str, data_root=None, with_people: bool = True, with_salient: bool = False) -> Pools:
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     root = _data_root(data_root)
@@ -373,8 +381,12 @@ def make_pools(split: str, data_root=None, with_people: bool = True) -> Pools:
     people = []
     if with_people and split == "train":  # pseudo-labels are training data, never evaluation data
         people = [p for _, _, p in people_label_files(root)]
+    salient = []
+    if with_salient and split == "train":  # teacher masks exist for training photos only
+        from .salient_labels import salient_photos
+        salient = salient_photos(root)
     ensure_alphamatting_foregrounds(root, splits["alphamatting"][split])
     return Pools(root=root, split=split, alphamatting=list(splits["alphamatting"][split]), cutouts=cutouts,
                  backgrounds=bgs, people=people,
-                 persons={s: list(splits[s][split]) for s in PEOPLE_SETS})
+                 persons={s: list(splits[s][split]) for s in PEOPLE_SETS}, salient=salient)
 
