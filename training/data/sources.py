@@ -15,6 +15,8 @@ safe: ``tf.data`` calls the samplers from several threads). Images are RGB ``uin
   ``BG_WITH_PEOPLE`` lists photos showing people prominently (not used under segmentation composites, where
   a person in the background would be labelled 0).
 * People pseudo-labels: ``<cache>/people_v1/<set>/<stem>.npz`` written by ``python -m training.data.pseudo_labels``.
+* Subject photos (``Pools.salient``, only when asked for): training backgrounds whose subject the IS-Net
+  teacher labelled, ``<cache>/salient_v1/`` written by ``python -m training.data.salient_labels``.
 """
 
 from __future__ import annotations
