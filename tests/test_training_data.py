@@ -376,6 +376,18 @@ def test_isnet_teacher_finds_a_plain_subject():
     assert iou > 0.8, iou
 
 
+def test_salient_labels_without_teacher_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from training.data import salient_labels
+    from training.data.paths import run_cli
+    monkeypatch.setenv("ALPHANET_CACHE", str(tmp_path / "cache"))  # nothing labelled yet
+    missing = tmp_path / "no_teacher.onnx"
+    code = run_cli(salient_labels.main, ["--data-root", str(ROOT), "--teacher", str(missing)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: teacher model not found: {missing}; run `../shared/fetch.sh peers` to fetch it"
+    assert not (tmp_path / "cache" / "salient_v1" / "index.json").exists()  # nothing half-written
+
+
 def test_segmentation_salient_photos_and_their_backgrounds(train_pools, tmp_path):
     """`salient`: a labelled photo with its teacher mask (the mask marks the photo's subject pixels), and
     the photo is no longer a background of pasted composites."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import cache_dir, data_root as _data_root
+from .paths import cache_dir, data_root as _data_root, run_cli
 from .pseudo_labels import DEFAULT_TEACHER, default_teacher, rvm_alpha, teacher_session
 from .splits import get_splits
 
@@ -87,4 +87,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

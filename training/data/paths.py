@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,15 @@ FETCHED = ("cutouts", "backgrounds/debian")
 
 class DataNotFoundError(FileNotFoundError):
     """A data folder or file the pipeline needs does not exist."""
+
+
+def run_cli(main, argv=None) -> int:
+    """Runs a label script's `main`; missing data or teacher files end it with a one-line error, exit 2."""
+    try:
+        return main(argv)
+    except DataNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 def data_root(data_root: str | os.PathLike | None = None) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import REPO_ROOT, DataNotFoundError, data_root as _data_root
+from .paths import REPO_ROOT, DataNotFoundError, data_root as _data_root, run_cli
 from .sources import PEOPLE_SETS, load_person_mask, people_cache_path
 from .splits import get_splits
 
@@ -146,4 +146,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import cache_dir, data_root as _data_root
+from .paths import cache_dir, data_root as _data_root, run_cli
 from .pseudo_labels import peer_model, teacher_session
 from .sources import BG_EXCLUDE, imread_gray, imread_rgb, load_background
 from .splits import get_splits, list_items
@@ -132,5 +131,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    sys.exit(main())
+    sys.exit(run_cli(main))
