@@ -387,6 +387,8 @@ class QuantErosionDilationTrimap(_QuantizedMixin, ErosionDilationTrimap):
         self._q("q_distance", radius_range)
         self._q("q_radius", radius_range)
         self._q("q_trimap", TRIMAP_RANGE)
+        if self.unsure < 0.5:  # only then, so QAT checkpoints of models without it keep their weights
+            self._q("q_unsure", MASK_RANGE)
 
     @staticmethod
     def _extent(occupied, n):
@@ -425,6 +427,9 @@ class QuantErosionDilationTrimap(_QuantizedMixin, ErosionDilationTrimap):
         band_out = self.q_band_out(in_band[..., :1] * inverse)
         band_in = self.q_band_in(in_band[..., 1:] * mask)
         band = self.q_band(band_in + band_out)  # disjoint: band_in needs mask = 1, band_out mask = 0
+        if self.unsure < 0.5:
+            unsure = _select(probability > self.unsure, _select(probability < 1.0 - self.unsure, 1.0, 0.0), 0.0)
+            band = tf.maximum(band, self.q_unsure(unsure))
         return tf.stop_gradient(self.q_trimap(_select(band > 0.5, 0.5, mask)))
 
     def get_config(self):

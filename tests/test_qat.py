@@ -146,8 +146,9 @@ def blob_probabilities(n=4, size=SIZE, seed=0):
 def test_trimap_twins_equal_the_float_layers():
     """The int8-friendly ED / snap / fusion layers compute what the float layers compute."""
     p = blob_probabilities()
-    for rate, max_radius, clean_radius in ((0.04, 24, 0), (0.1, 6, 0), (0.04, 24, 3)):
-        ed = ErosionDilationTrimap(rate=rate, max_radius=max_radius, clean_radius=clean_radius)
+    for rate, max_radius, clean_radius, unsure in ((0.04, 24, 0, 0.5), (0.1, 6, 0, 0.5), (0.04, 24, 3, 0.5),
+                                                   (0.025, 24, 4, 0.15)):
+        ed = ErosionDilationTrimap(rate=rate, max_radius=max_radius, clean_radius=clean_radius, unsure=unsure)
         twin = qat.QuantErosionDilationTrimap.from_config(ed.get_config())
         expected, got = np.asarray(ed(p)), np.asarray(twin(p))
         assert set(np.unique(got)) <= {0.0, 0.5, 1.0}

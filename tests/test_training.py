@@ -170,6 +170,13 @@ def test_assemble_takes_a_stage_from_a_whole_alphanet(tiny_model_path, tmp_path)
     for name in ("segmentation_net", "matting_net"):
         for a, b in zip(assembled.get_layer(name).get_weights(), tiny.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+    # ED settings: carried over from --alphanet, each flag overriding one of them
+    ed = tiny.get_layer("ed_trimap")
+    assert main(["--alphanet", str(tiny_model_path), "--seg-size", "64", "--unsure", "0.15", "--trimap-rate", "0.025",
+                 "--out", str(out)]) == 0
+    reassembled = keras.saving.load_model(out, compile=False).get_layer("ed_trimap")
+    assert (reassembled.rate, reassembled.unsure) == (0.025, 0.15)
+    assert (reassembled.max_radius, reassembled.clean_radius) == (ed.max_radius, ed.clean_radius)
     # the given-trimap net, packed from the AlphaNet's matting net
     packed = tmp_path / "trimap_net.npz"
     assert main(["--trimap-net", str(tiny_model_path), "--out", str(packed)]) == 0

@@ -61,6 +61,26 @@ def test_clean_radius_fills_holes():
     assert ErosionDilationTrimap.from_config(layer.get_config()).clean_radius == 2
 
 
+def test_unsure_probabilities_are_unknown_wherever_they_are():
+    """unsure 0.2: a 0.7 patch deep inside the subject and a 0.3 patch far outside become band; a 0.15 patch
+    (background, confidently enough) and everything else are as without it."""
+    probability = square_mask(64, 12, 12, 40) * 0.85 + 0.1  # subject 0.95, background 0.1
+    probability[28:32, 28:32] = 0.7
+    probability[2:5, 56:60] = 0.3
+    probability[58:62, 2:6] = 0.15
+    probability = probability[None, :, :, None]
+    plain = ErosionDilationTrimap(rate=0.1)(probability).numpy()[0, :, :, 0]
+    layer = ErosionDilationTrimap(rate=0.1, unsure=0.2)
+    trimap = layer(probability).numpy()[0, :, :, 0]
+    assert plain[28:32, 28:32].min() == 1.0 and plain[2:5, 56:60].max() == 0.0
+    np.testing.assert_array_equal(trimap[28:32, 28:32], 0.5)
+    np.testing.assert_array_equal(trimap[2:5, 56:60], 0.5)
+    changed = trimap != plain
+    assert changed.sum() == 16 + 12 and trimap[58:62, 2:6].max() == 0.0
+    assert ErosionDilationTrimap.from_config(layer.get_config()).unsure == 0.2
+    np.testing.assert_array_equal(ErosionDilationTrimap(rate=0.1, unsure=0.5)(probability).numpy()[0, :, :, 0], plain)
+
+
 def test_band_width_is_per_image_in_the_batch():
     small, large = square_mask(128, 50, 50, 20), square_mask(128, 10, 10, 100)
     trimap = ErosionDilationTrimap(rate=0.1)(np.stack([small, large])[..., None]).numpy()

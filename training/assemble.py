@@ -22,8 +22,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, trimap_rate=None, max_radius=None,
-             clean_radius=None):
+ED_SETTINGS = {"trimap_rate": "rate", "max_radius": "max_radius", "clean_radius": "clean_radius", "unsure": "unsure"}
+
+
+def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, **ed_settings):
+    """Composes an AlphaNet and saves it to `out`; `ed_settings` (keys of `ED_SETTINGS`, None: keep) override
+    the ED layer's settings, which otherwise come from `alphanet` (or the layer's defaults)."""
     import keras
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
@@ -35,16 +39,11 @@ def assemble(out, alphanet=None, segmentation=None, matting=None, seg_size=320, 
         source = keras.saving.load_model(alphanet, compile=False)
         segmentation_net, matting_net = source.get_layer("segmentation_net"), source.get_layer("matting_net")
         ed = source.get_layer("ed_trimap")
-        settings = {"trimap_rate": ed.rate, "max_radius": ed.max_radius, "clean_radius": ed.clean_radius}
+        settings = {key: getattr(ed, attribute) for key, attribute in ED_SETTINGS.items()}
     else:
         segmentation_net = load_stage(segmentation, "segmentation_net")
         matting_net = load_stage(matting, "matting_net")
-    if trimap_rate is not None:
-        settings["trimap_rate"] = trimap_rate
-    if max_radius is not None:
-        settings["max_radius"] = max_radius
-    if clean_radius is not None:
-        settings["clean_radius"] = clean_radius
+    settings.update({key: value for key, value in ed_settings.items() if value is not None})
     model = AlphaNet(segmentation_net, matting_net, seg_size=seg_size, **settings)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +75,8 @@ def main(argv=None):
     parser.add_argument("--max-radius", type=int)
     parser.add_argument("--clean-radius", type=int,
                         help="close (fill holes in) the thresholded mask by this many pixels")
+    parser.add_argument("--unsure", type=float,
+                        help="also unknown where the segmentation's probability is within (U, 1 - U)")
     args = parser.parse_args(argv)
     if args.trimap_net:
         if args.alphanet or args.segmentation or args.matting:
@@ -84,8 +85,8 @@ def main(argv=None):
     elif not args.alphanet and not (args.segmentation and args.matting):
         parser.error("give --alphanet, or both --segmentation and --matting (or --trimap-net)")
     else:
-        assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size, args.trimap_rate,
-                 args.max_radius, args.clean_radius)
+        assemble(args.out, args.alphanet, args.segmentation, args.matting, args.seg_size,
+                 **{key: getattr(args, key) for key in ED_SETTINGS})
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -39,7 +39,7 @@ DEFAULTS = {
     "end2end": {
         "segmentation": "runs/segmentation/best.keras", "matting": "runs/matting/best.keras",
         "size": 256, "seg_size": 256, "export_seg_size": 320, "trimap_rate": 0.04, "max_radius": 24,
-        "clean_radius": 4,
+        "clean_radius": 4, "unsure": 0.5,
         "batch_size": 8, "epochs": 5, "steps_per_epoch": 100, "val_size": 64, "learning_rate": 1e-4,
         "min_learning_rate": 1e-6, "freeze_backbone_bn": True, "gamma": 0.5, "segmentation_loss_weight": 0.0,
         "people_weight": 0.25, "whole_prob": 0.2, "scene_whole_prob": 0.0, "backup_every_steps": 50, "seed": 0,

@@ -96,7 +96,7 @@ def build_end2end(config):
         segmentation_net.trainable = False  # it gets no gradient through the ED layer anyway
     model = AlphaNet(segmentation_net, matting_net, seg_size=config["seg_size"],
                      trimap_rate=config["trimap_rate"], max_radius=config["max_radius"],
-                     clean_radius=config["clean_radius"])
+                     clean_radius=config["clean_radius"], unsure=config["unsure"])
     loss = {"alpha": MattingLoss(gamma=config["gamma"])}
     weights = {"alpha": 1.0}
     metrics = {"alpha": [_AlphaMAE()]}

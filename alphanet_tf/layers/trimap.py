@@ -29,21 +29,28 @@ class ErosionDilationTrimap(keras.layers.Layer):
     gaps narrower than that are filled instead of each becoming a square of unknown band inside the subject.
     (Opening as well, to drop specks, cost thin structures: measured worse on alphamatting.com objects.)
 
+    With `unsure < 0.5`, pixels whose probability lies in `(unsure, 1 - unsure)` are unknown too, wherever
+    they are: the band follows the segmentation's doubt, narrow on a confident person, wide over an object
+    the net half-sees (MODEL_CARD.md "Round 8").
+
     Args:
         rate: band radius as a fraction of the mean bounding-box side.
         max_radius: largest radius in pixels (the number of max-pools in the stack).
         min_radius: smallest radius for a non-empty mask.
         threshold: probability at which a pixel counts as foreground.
         clean_radius: half-width in pixels of the closing that fills holes in the mask (0: none).
+        unsure: probabilities strictly between `unsure` and `1 - unsure` are unknown (0.5: none).
     """
 
-    def __init__(self, rate=0.04, max_radius=24, min_radius=1.0, threshold=0.5, clean_radius=0, **kwargs):
+    def __init__(self, rate=0.04, max_radius=24, min_radius=1.0, threshold=0.5, clean_radius=0, unsure=0.5,
+                 **kwargs):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.max_radius = int(max_radius)
         self.min_radius = float(min_radius)
         self.threshold = float(threshold)
         self.clean_radius = int(clean_radius)
+        self.unsure = float(unsure)
 
     def clean(self, mask, complement=lambda x: 1.0 - x):
         """Closing (dilate, then erode as the complement's dilation) of a 0/1 mask by 3x3 max-pools, TFLite
@@ -88,8 +95,16 @@ class ErosionDilationTrimap(keras.layers.Layer):
         in_band = indicator(steps_far + 1.0 <= radius, probability.dtype)
         band_out = in_band[..., :1] * (1.0 - mask)
         band_in = in_band[..., 1:] * mask
-        trimap = mask * (1.0 - band_in) + 0.5 * (band_in + band_out)
+        unknown = tf.maximum(band_in + band_out, self.unsure_region(probability))
+        trimap = mask * (1.0 - unknown) + 0.5 * unknown
         return tf.stop_gradient(trimap)
+
+    def unsure_region(self, probability):
+        """1 where `unsure < probability < 1 - unsure`, else 0 (all 0 when `unsure` is 0.5)."""
+        if self.unsure >= 0.5:
+            return tf.zeros_like(probability)
+        return indicator(probability > self.unsure, probability.dtype) * \
+            indicator(probability < 1.0 - self.unsure, probability.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -102,6 +117,7 @@ class ErosionDilationTrimap(keras.layers.Layer):
             "min_radius": self.min_radius,
             "threshold": self.threshold,
             "clean_radius": self.clean_radius,
+            "unsure": self.unsure,
         }
 
 

@@ -13,7 +13,7 @@ from alphanet_tf.models.segmentation import SegmentationNet
 
 
 def AlphaNet(segmentation_net=None, matting_net=None, seg_size=320, trimap_rate=0.04, max_radius=24,
-             clean_radius=0, attention=True, weights="imagenet", name="alphanet"):
+             clean_radius=0, unsure=0.5, attention=True, weights="imagenet", name="alphanet"):
     """Builds the automatic matting model.
 
     Args:
@@ -21,6 +21,7 @@ def AlphaNet(segmentation_net=None, matting_net=None, seg_size=320, trimap_rate=
         seg_size: side of the square copy the segmentation net sees (multiple of 16).
         trimap_rate, max_radius: ED band radius as a fraction of the mask's mean bbox side, and its cap.
         clean_radius: the ED layer's closing of the thresholded mask at `seg_size` (fills holes up to 2k px).
+        unsure: the ED layer also marks unknown where `unsure < probability < 1 - unsure` (0.5: off).
         attention: for a fresh matting net, attention (True) or the plain-pooling ablation.
         weights: ImageNet initialisation for fresh sub-models ("imagenet", npz path or None).
 
@@ -34,7 +35,7 @@ def AlphaNet(segmentation_net=None, matting_net=None, seg_size=320, trimap_rate=
     small = ResizeTo((seg_size, seg_size), name="seg_resize")(image)
     probability_small = segmentation_net(small)
     trimap_small = ErosionDilationTrimap(rate=trimap_rate, max_radius=max_radius, clean_radius=clean_radius,
-                                         name="ed_trimap")(probability_small)
+                                         unsure=unsure, name="ed_trimap")(probability_small)
     segmentation = ResizeLike(name="segmentation")([probability_small, image])
     trimap = QuantizeTrimap(name="trimap")(ResizeLike(name="trimap_up")([trimap_small, image]))
     raw_alpha = matting_net([image, trimap])
