@@ -95,14 +95,14 @@ class ErosionDilationTrimap(keras.layers.Layer):
         in_band = indicator(steps_far + 1.0 <= radius, probability.dtype)
         band_out = in_band[..., :1] * (1.0 - mask)
         band_in = in_band[..., 1:] * mask
-        unknown = tf.maximum(band_in + band_out, self.unsure_region(probability))
+        unknown = band_in + band_out
+        if self.unsure < 0.5:  # only then, so models without it keep their graph
+            unknown = tf.maximum(unknown, self.unsure_region(probability))
         trimap = mask * (1.0 - unknown) + 0.5 * unknown
         return tf.stop_gradient(trimap)
 
     def unsure_region(self, probability):
-        """1 where `unsure < probability < 1 - unsure`, else 0 (all 0 when `unsure` is 0.5)."""
-        if self.unsure >= 0.5:
-            return tf.zeros_like(probability)
+        """1 where `unsure < probability < 1 - unsure`, else 0."""
         return indicator(probability > self.unsure, probability.dtype) * \
             indicator(probability < 1.0 - self.unsure, probability.dtype)
 
