@@ -362,7 +362,7 @@ def _parser():
 
 def _check_model(model: str) -> None:
     """A missing local model fails at launch, not after the workers start."""
-    from alphanet_tf.runtimes import resolve_model_path
+    from alphanet_tf.bundle import resolve_model_path
 
     if model == "default" or _is_local(model):
         resolve_model_path(model)

@@ -17,46 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from alphanet_tf.bundle import ModelError, resolve
 from alphanet_tf.preprocess import pad_reflect
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "assets" / "alphanet_default.keras"
-# The default model's matting net for given (hand-drawn) trimaps, int8-packed (`alphanet_tf.packed_weights`);
-# without it the given-trimap mode uses the automatic pipeline's own matting net.
-DEFAULT_TRIMAP_NET = DEFAULT_MODEL.with_name("alphanet_trimap.npz")
+__all__ = ["ModelError", "Runtime", "KerasRuntime", "SavedModelRuntime", "TFLiteRuntime", "load_runtime"]
+
 OUTPUT_NAMES = ("alpha", "trimap", "segmentation")
-
-
-class ModelError(RuntimeError):
-    """A model that cannot be found, loaded or run as asked; `str()` is one line."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
-
-
-def shipped_trimap_net(path) -> Path | None:
-    """The packed given-trimap net that belongs to `path` if it is the shipped default model, else None."""
-    shipped = Path(path).resolve() == DEFAULT_MODEL.resolve() and DEFAULT_TRIMAP_NET.exists()
-    return DEFAULT_TRIMAP_NET if shipped else None
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def resolve_model_path(model) -> Path:
-    """'default' -> the shipped asset; otherwise the path, which must exist."""
-    if str(model) == "default":
-        if not DEFAULT_MODEL.exists():
-            raise ModelError(
-                f"the default model is missing ({DEFAULT_MODEL} is not installed); "
-                "pass a model file with --model PATH (.keras, .tflite or a SavedModel folder)"
-            )
-        return DEFAULT_MODEL
-    path = Path(model)
-    if not path.exists():
-        raise ModelError(f"{path}: model not found")
-    return path
 
 
 def _as_output_dict(outputs) -> dict:
@@ -336,15 +307,9 @@ def load_runtime(model="default", threads=None) -> Runtime:
         return model
     if not isinstance(model, (str, Path)):
         return KerasRuntime(model, threads)
-    path = resolve_model_path(model)
-    if path.is_dir():
-        if not (path / "saved_model.pb").exists():
-            raise ModelError(f"{path}: a folder but not a SavedModel (no saved_model.pb)")
-        return SavedModelRuntime(path, threads)
-    suffix = path.suffix.lower()
-    if suffix == ".keras":
-        return KerasRuntime(path, threads, trimap_net=shipped_trimap_net(path))
-    if suffix == ".tflite":
-        return TFLiteRuntime(path, threads)
-    expected = "expected .keras, .tflite or a SavedModel folder"
-    raise ModelError(f"{path}: unknown model format {suffix or '(no suffix)'!r} ({expected})")
+    bundle = resolve(model)
+    if bundle.format == "savedmodel":
+        return SavedModelRuntime(bundle.path, threads)
+    if bundle.format == "keras":
+        return KerasRuntime(bundle.path, threads, trimap_net=bundle.trimap_net)
+    return TFLiteRuntime(bundle.path, threads)

@@ -19,13 +19,10 @@ from benchmarks.peers.pymatting_peer import set_numba_threads, solve
 
 
 def model_files(path: Path) -> list[Path]:
-    """The file (with the shipped model's given-trimap net), or every file of a SavedModel folder (sorted)."""
-    from alphanet_tf.runtimes import shipped_trimap_net
+    """The files that make the model (`alphanet_tf.bundle.Bundle.files`)."""
+    from alphanet_tf.bundle import resolve
 
-    path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file())
-    return [path] + [p for p in [shipped_trimap_net(path)] if p is not None]
+    return resolve(path).files
 
 
 def model_fingerprint(path: Path) -> str:
@@ -63,7 +60,7 @@ class AlphaNet(Method):
     ours = True
 
     def __init__(self, model="default", name="AlphaNet", slug=None):
-        from alphanet_tf.runtimes import resolve_model_path
+        from alphanet_tf.bundle import resolve_model_path
 
         super().__init__(model=str(model), name=name, slug=slug)
         self.path = resolve_model_path(model)  # ModelError (one line) when missing
@@ -147,7 +144,7 @@ class SegmentationPymatting(Method):
     tasks = ("matting",)  # its segmentation is AlphaNet's own: scored there
 
     def __init__(self, model="default", solver="closed-form", name=None, slug=None):
-        from alphanet_tf.runtimes import ModelError, resolve_model_path
+        from alphanet_tf.bundle import ModelError, resolve_model_path
 
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")

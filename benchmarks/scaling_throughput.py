@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from alphanet_tf.runtimes import load_runtime, resolve_model_path
+    from alphanet_tf.bundle import resolve_model_path
+    from alphanet_tf.runtimes import load_runtime
 
     model_path = resolve_model_path(args.model)
     runtime = load_runtime(model_path, args.threads)  # sets TF's thread counts before the first op

@@ -93,7 +93,7 @@ def load_model(model_arg):
     import keras
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
-    from alphanet_tf.runtimes import ModelError, resolve_model_path
+    from alphanet_tf.bundle import ModelError, resolve_model_path
 
     try:
         path = resolve_model_path(model_arg)

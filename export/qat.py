@@ -46,6 +46,7 @@ import alphanet_tf.layers  # noqa: F401  (registers the float layers, needed to 
 from alphanet_tf.layers import (AttentionModule, AttentionPooling, AttentionUnpooling, ErosionDilationTrimap,
                                 ImageNormalization, QuantizeTrimap, ResizeLike, ResizeTo, TrimapFusion)
 from alphanet_tf.layers.attention import BRANCHES
+from alphanet_tf.trimap import BACKGROUND, FOREGROUND, HIGH, LOW, UNKNOWN
 
 PACKAGE = "alphanet_qat"
 #: TFLite's fixed output range of int8 LOGISTIC and SOFTMAX: scale 1/256, zero point -128.
@@ -447,8 +448,8 @@ class QuantQuantizeTrimap(_QuantizedMixin, QuantizeTrimap):
         self._q("q_out", TRIMAP_RANGE)
 
     def call(self, trimap):
-        inner = self.q_inner(_select(trimap >= 0.25, 0.5, 0.0))
-        return tf.stop_gradient(self.q_out(_select(trimap > 0.75, 1.0, inner)))
+        inner = self.q_inner(_select(trimap >= LOW, UNKNOWN, BACKGROUND))
+        return tf.stop_gradient(self.q_out(_select(trimap > HIGH, FOREGROUND, inner)))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
@@ -466,8 +467,8 @@ class QuantTrimapFusion(_QuantizedMixin, TrimapFusion):
 
     def call(self, inputs):
         raw_alpha, trimap = inputs
-        inner = self.q_inner(_select(trimap >= 0.25, raw_alpha, 0.0))
-        return self.q_out(_select(trimap > 0.75, 1.0, inner))
+        inner = self.q_inner(_select(trimap >= LOW, raw_alpha, BACKGROUND))
+        return self.q_out(_select(trimap > HIGH, FOREGROUND, inner))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
@@ -848,7 +849,7 @@ def main(argv=None) -> int:
         config = load_config(args.config, overrides)
         if config["size"] % 32:
             raise ValueError(f"size {config['size']} is not a multiple of 32")
-        from alphanet_tf.runtimes import ModelError, resolve_model_path
+        from alphanet_tf.bundle import ModelError, resolve_model_path
 
         try:
             model_path = resolve_model_path(config["model"])

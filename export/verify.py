@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alphanet_tf.trimap import HIGH, LOW
+
 #: mean |alpha difference| allowed per artifact kind; None: not gated on it.
 GATES = {"savedmodel": 1e-4, "savedmodel-bytes": 1e-4, "tflite-fp32": 1e-3, "tflite-fp16": 2e-2,
          "tflite-int8-ptq": None, "tflite-int8-qat": None}
@@ -65,7 +67,7 @@ def set_threads(threads: int = 1):
 
 def trimap_class(trimap: np.ndarray) -> np.ndarray:
     """0 background, 1 unknown, 2 foreground; thresholds of `QuantizeTrimap` (tolerant of int8 rounding)."""
-    return (trimap >= 0.25).astype(np.uint8) + (trimap > 0.75).astype(np.uint8)
+    return (trimap >= LOW).astype(np.uint8) + (trimap > HIGH).astype(np.uint8)
 
 
 def compare(ref: dict, out: dict, gt=None) -> dict:
@@ -371,7 +373,7 @@ def run(model_arg, artifacts_dir, images_dir=None, size=None, repeats=5, alphas_
     import keras
 
     import alphanet_tf.layers  # noqa: F401  (registers the custom layers)
-    from alphanet_tf.runtimes import resolve_model_path
+    from alphanet_tf.bundle import resolve_model_path
 
     model_path = resolve_model_path(model_arg)
     model = keras.saving.load_model(str(model_path), compile=False)
@@ -444,7 +446,7 @@ def _print_latencies(args) -> int:
     import keras
 
     import alphanet_tf.layers  # noqa: F401
-    from alphanet_tf.runtimes import resolve_model_path
+    from alphanet_tf.bundle import resolve_model_path
 
     model = keras.saving.load_model(str(resolve_model_path(args.model)), compile=False)
     image = load_images(args.images, args.size)[0]

@@ -194,7 +194,8 @@ def test_foreground_estimation_removes_the_background_colour():
 
 
 def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(runtimes, "DEFAULT_MODEL", tmp_path / "alphanet_default.keras")
+    from alphanet_tf import bundle
+    monkeypatch.setattr(bundle, "DEFAULT_MODEL", tmp_path / "alphanet_default.keras")
     with pytest.raises(ModelError, match="default model is missing"):
         Matter("default")
 

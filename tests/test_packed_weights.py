@@ -52,24 +52,55 @@ def test_unpack_refuses_other_files_naming_them(tmp_path):
 
 
 def test_default_model_runs_given_trimaps_with_its_packed_trimap_net(tiny_model_path, tmp_path, monkeypatch):
-    """The shipped AlphaNet ('default' or its path) comes with the packed given-trimap net beside it; the
-    automatic mode and other model files are untouched."""
+    """A model whose manifest names a packed given-trimap net ('default' is one) mattes given trimaps with
+    it, wherever its files lie; the automatic mode and files without a manifest are untouched."""
+    from alphanet_tf import bundle
     from alphanet_tf.models import AlphaNetGivenTrimap
 
     alphanet = keras.saving.load_model(tiny_model_path, compile=False)
     trimap_net = MattingNet(weights=None)
     trimap_net.set_weights([w * 1.5 for w in alphanet.get_layer("matting_net").get_weights()])
-    monkeypatch.setattr(runtimes, "DEFAULT_MODEL", tiny_model_path)
-    monkeypatch.setattr(runtimes, "DEFAULT_TRIMAP_NET", pack(trimap_net, tmp_path / "alphanet_trimap.npz"))
+    shipped = tmp_path / "shipped" / "alphanet_default.keras"
+    shipped.parent.mkdir()
+    shipped.write_bytes(tiny_model_path.read_bytes())
+    packed = pack(trimap_net, shipped.parent / "alphanet_trimap.npz")
+    bundle.write_manifest(shipped, packed)
+    monkeypatch.setattr(bundle, "DEFAULT_MODEL", shipped)
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")
     t = rng.choice([0.0, 0.5, 1.0], (1, 64, 64, 1)).astype("float32")
     other = tmp_path / "other.keras"
     other.write_bytes(tiny_model_path.read_bytes())
     default, plain = runtimes.load_runtime("default", threads=1), runtimes.load_runtime(other, threads=1)
-    assert default.name == "keras:tiny_alphanet.keras+alphanet_trimap.npz" and plain.trimap_net is None
-    assert runtimes.load_runtime(tiny_model_path, threads=1).trimap_net == runtimes.DEFAULT_TRIMAP_NET
-    expected = AlphaNetGivenTrimap(alphanet, unpack(runtimes.DEFAULT_TRIMAP_NET))({"image": x, "trimap": t})["alpha"]
+    assert default.name == "keras:alphanet_default.keras+alphanet_trimap.npz" and plain.trimap_net is None
+    copy = tmp_path / "copy"  # the three files copied elsewhere are still the same model
+    copy.mkdir()
+    for f in shipped.parent.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    assert runtimes.load_runtime(copy / shipped.name, threads=1).trimap_net == copy / "alphanet_trimap.npz"
+    assert bundle.resolve(copy / shipped.name).files == [copy / shipped.name, copy / "alphanet_trimap.npz"]
+    expected = AlphaNetGivenTrimap(alphanet, unpack(packed))({"image": x, "trimap": t})["alpha"]
     np.testing.assert_allclose(default.predict(x, trimap=t)["alpha"], expected, atol=1e-5)
     assert np.abs(default.predict(x, trimap=t)["alpha"] - plain.predict(x, trimap=t)["alpha"]).max() > 1e-3
     np.testing.assert_allclose(default.predict(x)["alpha"], plain.predict(x)["alpha"], atol=1e-6)
+
+
+def test_manifest_naming_a_missing_or_broken_file_is_a_one_line_error(tiny_model_path, tmp_path):
+    from alphanet_tf import bundle
+    model = tmp_path / "m.keras"
+    model.write_bytes(tiny_model_path.read_bytes())
+    bundle.manifest_path(model).write_text('{"trimap_net": "gone.npz"}')
+    with pytest.raises(runtimes.ModelError, match=r"m.json: its given-trimap net .*gone.npz is missing"):
+        runtimes.load_runtime(model)
+    bundle.manifest_path(model).write_text("{not json")
+    with pytest.raises(runtimes.ModelError, match="m.json: cannot read the model manifest"):
+        bundle.resolve(model)
+    with pytest.raises(ValueError, match="must lie beside"):
+        bundle.write_manifest(model, tmp_path / "elsewhere" / "t.npz")
+
+
+def test_the_shipped_manifest_names_the_shipped_trimap_net():
+    from alphanet_tf import bundle
+    resolved = bundle.resolve("default")
+    assert resolved.path == bundle.DEFAULT_MODEL and resolved.format == "keras"
+    assert resolved.trimap_net == bundle.ASSETS / "alphanet_trimap.npz" and resolved.trimap_net.is_file()

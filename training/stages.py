@@ -13,7 +13,7 @@ import alphanet_tf.layers  # noqa: F401  (registers the custom layers for loadin
 from alphanet_tf.backbones import freeze_backbone_batchnorm
 from alphanet_tf.losses import FocalDiceLoss, MattingLoss, region_mean
 from alphanet_tf.models import AlphaNet, AlphaNetGivenTrimap, MattingNet, SegmentationNet
-from alphanet_tf.runtimes import resolve_model_path
+from alphanet_tf.bundle import resolve_model_path
 from training.hatt import build_hattmatting
 
 
