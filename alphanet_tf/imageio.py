@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
+from alphanet_tf import trimap as trimap_levels
+
 #: Smallest side accepted: below it there is nothing to matte and the network's padding dominates.
 MIN_SIDE = 8
 #: Default pixel limit (width x height) checked against the header: 64 MP, about 8000 x 8000.
@@ -190,14 +192,6 @@ def _fit_map(values: np.ndarray, size, label) -> np.ndarray:
     return cv2.resize(values, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def quantize_trimap(values: np.ndarray) -> np.ndarray:
-    """Maps grey values in [0, 1] to {0, 0.5, 1}; JPEG noise near 0 and 1 stays known."""
-    out = np.full(values.shape, 0.5, np.float32)
-    out[values < 1.0 / 3.0] = 0.0
-    out[values > 2.0 / 3.0] = 1.0
-    return out
-
-
 def read_trimap(source, size=None, *, name=None) -> np.ndarray:
     """Reads a trimap (black background, grey unknown, white foreground) as float32 HxW in {0, 0.5, 1}.
 
@@ -206,7 +200,7 @@ def read_trimap(source, size=None, *, name=None) -> np.ndarray:
     values = read_grey(source, name=name)
     if size is not None:
         values = _fit_map(values, size, _name(source, name))
-    return quantize_trimap(values)
+    return trimap_levels.quantize(values)
 
 
 def cover(image: np.ndarray, size) -> np.ndarray:

@@ -18,10 +18,10 @@ import numpy as np
 from PIL import Image
 
 from alphanet_tf import foreground as fg_mod
+from alphanet_tf import trimap as trimap_levels
 from alphanet_tf.imageio import (
     DEFAULT_MAX_PIXELS,
     pil_to_rgb,
-    quantize_trimap,
     read_background,
     read_grey,
     read_image,
@@ -64,7 +64,7 @@ def as_trimap(trimap, size) -> np.ndarray:
         import cv2
 
         values = cv2.resize(values, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-    return quantize_trimap(values)
+    return trimap_levels.quantize(values)
 
 
 def _run(runtime: Runtime, images, trimaps, max_side, lock=None, batch_size=4, refine=True):

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from alphanet_tf.preprocess import cap_long_side
+from alphanet_tf.trimap import split
 
 PRIOR_WEIGHT = 0.003
 LAPLACIAN_EPSILON = 1e-7
@@ -47,8 +48,8 @@ def solve_with_prior(image: np.ndarray, trimap: np.ndarray, prior: np.ndarray,
     import scipy.sparse
     from pymatting import cf_laplacian, cg, ichol
 
-    unknown = (trimap > 0.25) & (trimap < 0.75)
-    alpha = np.where(unknown, prior, trimap >= 0.75).astype(np.float64)
+    foreground, unknown, _ = split(trimap)
+    alpha = np.where(unknown, prior, foreground).astype(np.float64)
     # Laplacian entries of an unknown pixel reach 2 radii; one more keeps its windows whole inside the box.
     box = unknown_box(unknown, 2 * LAPLACIAN_RADIUS + 1)
     if box is None:
@@ -85,5 +86,6 @@ def refine_with_laplacian(image: np.ndarray, trimap: np.ndarray, alpha: np.ndarr
     small_alpha = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
     correction = (solve_with_prior(small_photo, small_trimap, small_alpha, prior_weight) - small_alpha)
     refined = alpha + cv2.resize(correction.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    refined = np.where(trimap >= 0.75, 1.0, np.where(trimap <= 0.25, 0.0, refined))
+    foreground, _, background = split(trimap)
+    refined = np.where(foreground, 1.0, np.where(background, 0.0, refined))
     return np.clip(refined, 0.0, 1.0).astype(np.float32)

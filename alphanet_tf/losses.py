@@ -8,6 +8,8 @@ loss over the unknown band only, the trimap as an eighth channel.
 import keras
 from keras import ops
 
+from alphanet_tf.trimap import HIGH, LOW
+
 
 @keras.saving.register_keras_serializable(package="alphanet")
 class MattingLoss(keras.losses.Loss):
@@ -44,7 +46,8 @@ def region_mean(per_pixel, y_true, region):
     packed as `y_true[..., 7]` (an image without band counts 0)."""
     if region == "whole":
         return ops.mean(per_pixel, axis=(1, 2, 3))
-    band = ops.cast(ops.abs(y_true[..., 7:8] - 0.5) < 0.25, per_pixel.dtype)
+    trimap = y_true[..., 7:8]
+    band = ops.cast((trimap >= LOW) & (trimap <= HIGH), per_pixel.dtype)
     return ops.sum(per_pixel * band, axis=(1, 2, 3)) / ops.maximum(ops.sum(band, axis=(1, 2, 3)), 1.0)
 
 

@@ -25,6 +25,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from alphanet_tf.trimap import dim_unknown
+
 MATTING_KEYS = ("sad", "mse", "grad", "conn")
 SEGMENTATION_KEYS = ("iou", "f_measure", "mae")
 DIM_SCALE = 1000.0  # DIM reports SAD, Grad and Conn in thousands
@@ -81,9 +83,7 @@ def unknown_region(trimap) -> np.ndarray:
     t = np.asarray(trimap)
     if t.ndim != 2:
         raise ValueError(f"trimap must be a 2-D (H, W) array, got shape {t.shape}")
-    if t.dtype == np.uint8:
-        return t == 128
-    return np.abs(to_float(t, "trimap") * 255.0 - 128.0) <= 0.5
+    return dim_unknown(t if t.dtype == np.uint8 else to_float(t, "trimap"))
 
 
 def _reduce(error_map: np.ndarray, region: np.ndarray | None, mean: bool) -> float:

@@ -28,7 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from alphanet_tf.imageio import cover, quantize_trimap, write_bytes_atomic
+from alphanet_tf.imageio import cover, write_bytes_atomic
+from alphanet_tf.trimap import quantize as quantize_trimap
 from benchmarks.methods import AUTO, TRIMAP, build
 
 PEAK_GFLOPS = {1: 200.0, 2: 380.0}  # fp32 matmul peak of the 2-core machine, DESIGN.md section 5

@@ -164,3 +164,24 @@ def test_int8_tflite_keeps_the_band_width(clean_radius):
         radius = int(0.05 * (side - 1))  # 3 and 1 px: (side + 2r)^2 - (side - 2r)^2 band pixels
         assert (expected == 0.5).sum() == 8 * radius * side
         assert np.mean(np.abs(got - expected) > 0.1) < 0.005
+
+
+def test_trimap_convention_levels_and_thresholds():
+    """`alphanet_tf.trimap`: below LOW background, above HIGH foreground, the thresholds themselves unknown;
+    the graph's QuantizeTrimap / TrimapFusion and the numpy helpers agree on every value."""
+    from alphanet_tf import trimap as T
+    from alphanet_tf.layers.trimap import QuantizeTrimap, TrimapFusion
+
+    v = np.array([[0.0, 0.2499, 0.25, 0.5, 0.75, 0.7501, 1.0]], np.float32)
+    fg, unknown, bg = T.split(v)
+    assert fg.tolist() == [[False] * 5 + [True] * 2] and bg.tolist() == [[True] * 2 + [False] * 5]
+    assert unknown.tolist() == [[False, False, True, True, True, False, False]]
+    assert T.quantize(v).tolist() == [[0.0, 0.0, 0.5, 0.5, 0.5, 1.0, 1.0]]
+    assert T.to_uint8(v).tolist() == [[0, 0, 128, 128, 128, 255, 255]]
+    graph = QuantizeTrimap()(v[None, ..., None]).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(graph, T.quantize(v))
+    raw = np.full_like(v, 0.3)
+    fused = TrimapFusion()([raw[None, ..., None], v[None, ..., None]]).numpy()[0, ..., 0]
+    np.testing.assert_allclose(fused, np.where(fg, 1.0, np.where(unknown, 0.3, 0.0)), atol=1e-7)
+    assert T.dim_unknown(np.array([127, 128, 129], np.uint8)).tolist() == [False, True, False]
+    assert T.dim_unknown(np.array([0.5, 128 / 255, 0.49])).tolist() == [True, True, False]

@@ -11,6 +11,8 @@ and comparisons become 0/1 through `where` (SELECT has an int8 kernel; CAST of a
 import keras
 import tensorflow as tf
 
+from alphanet_tf.trimap import HIGH, LOW
+
 
 def indicator(condition, dtype=tf.float32):
     """1 where `condition`, else 0, as an int8-quantizable op (SELECT_V2 rather than CAST of a bool)."""
@@ -123,11 +125,11 @@ class ErosionDilationTrimap(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="alphanet")
 class QuantizeTrimap(keras.layers.Layer):
-    """Snaps a resized trimap back to {0, 0.5, 1} (below 0.25 -> 0, above 0.75 -> 1, else 0.5)."""
+    """Snaps a resized trimap back to {0, 0.5, 1} (`alphanet_tf.trimap`: below LOW -> 0, above HIGH -> 1)."""
 
     def call(self, trimap):
-        fg = indicator(trimap > 0.75, trimap.dtype)
-        unknown = indicator(trimap >= 0.25, trimap.dtype) * (1.0 - fg)
+        fg = indicator(trimap > HIGH, trimap.dtype)
+        unknown = indicator(trimap >= LOW, trimap.dtype) * (1.0 - fg)
         return tf.stop_gradient(fg + 0.5 * unknown)
 
 
@@ -140,8 +142,8 @@ class TrimapFusion(keras.layers.Layer):
 
     def call(self, inputs):
         raw_alpha, trimap = inputs
-        fg = indicator(trimap > 0.75, raw_alpha.dtype)
-        unknown = indicator(trimap >= 0.25, raw_alpha.dtype) * (1.0 - fg)
+        fg = indicator(trimap > HIGH, raw_alpha.dtype)
+        unknown = indicator(trimap >= LOW, raw_alpha.dtype) * (1.0 - fg)
         return fg + unknown * raw_alpha
 
     def compute_output_shape(self, input_shapes):
