@@ -87,8 +87,9 @@ def subset(ds: Dataset, stems, root) -> Dataset:
 
 
 def validation_sets(data_root=None) -> list[tuple[Dataset, list[str]]]:
-    """(whole set, its validation stems from `splits.json`): alphamatting (with Trimap1), humanseg290 and
-    Penn-Fudan; `subset` turns each into the folders a run reads."""
+    """(whole set, its validation stems from `splits.json`): alphamatting (with Trimap1), humanseg290,
+    Penn-Fudan, CCP and DAVIS (its held-out sequences; either is left out when its folder is absent);
+    `subset` turns each into the folders a run reads."""
     from training.data.paths import data_root as resolve_root
     from training.data.splits import load_split_file
 
@@ -99,4 +100,7 @@ def validation_sets(data_root=None) -> list[tuple[Dataset, list[str]]]:
              val["alphamatting"])]
     for name in ("humanseg290", "pennfudan"):
         sets.append((make(name, SEGMENTATION, root / name / "images", root / name / "masks"), val[name]))
+    for name in ("ccp", "davis"):
+        if (root / name / "masks").is_dir() and val.get(name):
+            sets.append((make(name, SEGMENTATION, root / name / "images", root / name / "masks"), val[name]))
     return sets

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", action="append", default=[], metavar="DIR",
                    help="its masks, X.png or X_mask.png (repeat)")
     p.add_argument("--validation", action="store_true",
-                   help="the validation stems of splits.json: alphamatting (Trimap1), humanseg290, pennfudan")
+                   help="the validation stems of splits.json: alphamatting (Trimap1), humanseg290, pennfudan, ccp, davis")
     p.add_argument("--data-root", help="shared data folder for --validation (default $ALPHANET_DATA or ../shared/data)")
     p.add_argument("--model", default="default", help="our AlphaNet: 'default' or a .keras/.tflite/SavedModel path")
     p.add_argument("--ablation", action="append", default=[], metavar="NAME=PATH", help="another AlphaNet (repeat)")

@@ -299,3 +299,15 @@ def test_refine_weight_sweep_matches_the_shipped_paths(tmp_path, tiny_model_path
     assert scores[0] == pytest.approx(scored(False))
     assert scores[PRIOR_WEIGHT] == pytest.approx(scored(True))
     assert scores[0]["sad"] != pytest.approx(scores[PRIOR_WEIGHT]["sad"])
+
+
+def test_validation_table_mean_rank_weighs_every_set_the_same():
+    from benchmarks.validation_table import format_rows, mean_ranks
+    rows = {"a": {"humanseg290": 0.9, "davis": 0.5, "alphamatting": 30.0},   # best, worst, best
+            "b": {"humanseg290": 0.8, "davis": 0.7, "alphamatting": 30.0},   # worst, best, tie
+            "c": {"humanseg290": 0.85, "davis": 0.6, "alphamatting": 40.0}}  # middle, middle, worst
+    ranks = mean_ranks(rows)
+    assert ranks == {"a": (1 + 3 + 1.5) / 3, "b": (3 + 1 + 1.5) / 3, "c": (2 + 2 + 3) / 3}
+    table = format_rows(rows)
+    assert "| humanseg290 IoU | davis IoU | alphamatting SAD | mean rank |" in table
+    assert "| a | 0.900 | 0.500 | 30.00 | 1.83 |" in table

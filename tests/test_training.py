@@ -209,3 +209,24 @@ def test_matting_net_grows_a_refinement_head_from_a_checkpoint_without_one(tmp_p
     inputs = [rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32"),
               rng.choice([0.0, 0.5, 1.0], (1, 64, 64, 1)).astype("float32")]
     np.testing.assert_allclose(model(inputs), base(inputs), atol=1e-6)
+
+
+def test_resumed_run_keeps_the_better_best_model_of_before_the_kill(tmp_path):
+    """SaveBestModel after a resume starts from the log's best val_loss: a worse first epoch saves nothing."""
+    import keras
+
+    from training.callbacks import SaveBestModel, best_logged
+
+    (tmp_path / "log.csv").write_text("epoch,loss,val_loss\n0,1.0,0.50\n1,0.9,0.40\n2,0.8,0.45\n")
+    assert best_logged(tmp_path / "log.csv", "val_loss") == 0.40
+    assert best_logged(tmp_path / "missing.csv", "val_loss") == float("inf")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best = tmp_path / "best.keras"
+    best.write_bytes(b"the better model of epoch 1")
+    saver = SaveBestModel(model, best, log_path=tmp_path / "log.csv")
+    saver.on_epoch_end(3, {"val_loss": 0.42})
+    assert best.read_bytes() == b"the better model of epoch 1"
+    saver.on_epoch_end(4, {"val_loss": 0.39})
+    assert keras.saving.load_model(best).count_params() == 3 and saver.best == 0.39
+    fresh = SaveBestModel(model, tmp_path / "none.keras", log_path=tmp_path / "log.csv")
+    assert fresh.best == float("inf")  # no best.keras yet: the log of another run says nothing

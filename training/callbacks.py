@@ -24,12 +24,14 @@ def loss_view(model, loss_names):
 class SaveBestModel(keras.callbacks.Callback):
     """Saves `model` (not necessarily the one being fit: the full model behind a `loss_view`) to `path`
     whenever `monitor` improves; written to a temporary file and renamed, so a kill never leaves half a file.
+    A resumed run starts from the best value of the run's CSV log (`log_path`) when `path` exists, so its
+    first epoch does not replace a better `best.keras` of the epochs before the kill.
     """
 
-    def __init__(self, model, path, monitor="val_loss"):
+    def __init__(self, model, path, monitor="val_loss", log_path=None):
         super().__init__()
         self.to_save, self.path, self.monitor = model, Path(path), monitor
-        self.best = math.inf
+        self.best = best_logged(log_path, monitor) if log_path and self.path.is_file() else math.inf
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -44,6 +46,16 @@ class SaveBestModel(keras.callbacks.Callback):
         for file in tmp_dir.iterdir():
             os.replace(file, self.path.parent / file.name)
         tmp_dir.rmdir()
+
+
+def best_logged(csv_path, column) -> float:
+    """The lowest value of `column` in a CSV log (inf when the file or the column is missing)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        return math.inf
+    with csv_path.open(newline="") as f:
+        values = [float(row[column]) for row in csv.DictReader(f) if row.get(column) not in (None, "")]
+    return min(values, default=math.inf)
 
 
 class LearningCurvePlot(keras.callbacks.Callback):

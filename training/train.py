@@ -49,7 +49,7 @@ def run(config, out, verbose="auto"):
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup"), save_freq=config["backup_every_steps"],
                                          delete_checkpoint=True, double_checkpoint=True),  # a kill mid-write keeps the previous backup
-        SaveBestModel(model, out / "best.keras", monitor="val_loss"),
+        SaveBestModel(model, out / "best.keras", monitor="val_loss", log_path=out / "log.csv"),
         keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
         keras.callbacks.TensorBoard(str(out / "tensorboard"), update_freq="epoch", write_graph=False),
         keras.callbacks.TerminateOnNaN(),

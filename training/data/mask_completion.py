@@ -26,16 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import cache_dir, data_root as _data_root, run_cli
+from .labels import completed_mask_path
+from .paths import data_root as _data_root, run_cli
 from .pseudo_labels import DEFAULT_TEACHER, default_teacher, rvm_alpha, teacher_session
 from .splits import get_splits
-
-COMPLETED_CACHE = "pennfudan_completed_v1"
-
-
-def completed_mask_path(stem: str) -> Path:
-    return cache_dir(create=False) / COMPLETED_CACHE / f"{stem}.png"
-
 
 def complete(mask: np.ndarray, teacher: np.ndarray, margin: int = 4, min_area: float = 0.001) -> np.ndarray:
     """GT mask (H, W) {0,1} | teacher regions (alpha > 0.5) away from every annotated person."""

@@ -1,6 +1,6 @@
 """People pseudo-alpha from the RVM teacher, constrained by the ground-truth masks; cached once on disk.
 
-    python -m training.data.pseudo_labels            # all TRAINING images of humanseg290 and pennfudan
+    python -m training.data.pseudo_labels            # all TRAINING images of humanseg290, pennfudan and ccp
     python -m training.data.pseudo_labels --limit 5  # a quick look
 
 For every training image (validation stems are never labelled): run Robust Video Matting
@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from .paths import REPO_ROOT, DataNotFoundError, data_root as _data_root, run_cli
-from .sources import PEOPLE_SETS, load_person_mask, people_cache_path
+from .labels import PSEUDO_LABEL_SETS, people_cache_path
+from .sources import load_person_mask
 from .splits import get_splits
 
 DEFAULT_TEACHER = REPO_ROOT.parent / "shared" / "peers" / "rvm_mobilenetv3_fp32.onnx"
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--teacher", default=None, help=f"RVM onnx (default {DEFAULT_TEACHER})")
-    ap.add_argument("--sets", nargs="+", default=list(PEOPLE_SETS), choices=PEOPLE_SETS)
+    ap.add_argument("--sets", nargs="+", default=list(PSEUDO_LABEL_SETS), choices=PSEUDO_LABEL_SETS)
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime / numba threads")
     ap.add_argument("--band-rate", type=float, default=0.05)
     ap.add_argument("--min-band", type=float, default=3.0)

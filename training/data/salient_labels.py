@@ -28,26 +28,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import cache_dir, data_root as _data_root, run_cli
+from .labels import MAX_UNDECIDED, SUBJECT_SHARE, is_subject_photo, salient_index_path as index_path, salient_path
+from .paths import data_root as _data_root, run_cli
 from .pseudo_labels import peer_model, teacher_session
-from .sources import BG_EXCLUDE, imread_gray, imread_rgb, load_background
+from .sources import BG_EXCLUDE, imread_rgb
 from .splits import get_splits, list_items
 
-SALIENT_CACHE = "salient_v1"
 TEACHER_FILE = "isnet_medium.onnx"
 TEACHER_SIDE = 1024
-# A photo is a subject photo when at most this share of its pixels is undecided (0.1 < p < 0.9) ...
-MAX_UNDECIDED = 0.05
-# ... and its subject (p >= 0.5) covers this share of the photo.
-SUBJECT_SHARE = (0.03, 0.7)
-
-
-def salient_path(name: str) -> Path:
-    return cache_dir(create=False) / SALIENT_CACHE / f"{name}.png"
-
-
-def index_path() -> Path:
-    return cache_dir(create=False) / SALIENT_CACHE / "index.json"
 
 
 def isnet_probability(session, image: np.ndarray) -> np.ndarray:
@@ -63,31 +51,6 @@ def shares(p: np.ndarray) -> dict:
     """Undecided (0.1 < p < 0.9) and subject (p >= 0.5) shares of a probability map's pixels."""
     return {"undecided": round(float(((p > 0.1) & (p < 0.9)).mean()), 4),
             "subject": round(float((p >= 0.5).mean()), 4)}
-
-
-def is_subject_photo(entry: dict) -> bool:
-    """The teacher is sure of its answer and the subject covers a sensible share of the photo."""
-    return entry["undecided"] <= MAX_UNDECIDED and SUBJECT_SHARE[0] <= entry["subject"] <= SUBJECT_SHARE[1]
-
-
-def salient_photos(data_root=None) -> list[tuple[str, Path, Path]]:
-    """Kept TRAINING subject photos: [(background name, image path, probability png)]; empty if not labelled."""
-    if not index_path().is_file():
-        return []
-    index = json.loads(index_path().read_text())
-    root = _data_root(data_root)
-    train = set(get_splits(root)["backgrounds"]["train"])
-    items = list_items(root)["backgrounds"]
-    return [(n, items[n], salient_path(n)) for n, v in sorted(index.items())
-            if is_subject_photo(v) and n in train and n in items and salient_path(n).is_file()]
-
-
-def load_salient(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(image RGB uint8 at the background size cap, mask uint8 {0, 1} of the same size)."""
-    img = load_background(image_path)
-    p = imread_gray(mask_path)
-    p = cv2.resize(p, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return img, (p >= 128).astype(np.uint8)
 
 
 def main(argv=None) -> int:

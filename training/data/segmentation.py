@@ -13,6 +13,11 @@ Sources (``SegmentationSampler.mix``):
 * ``salient``: a training background photo with the subject IS-Net found in it (``salient_labels.py``):
   real photos of animals, plants, buildings and things, no seams; those photos are then not used as
   composite backgrounds.
+* ``ccp``: Clothing Co-Parsing street-fashion people with pixel masks (the e-commerce domain).
+* ``davis``: DAVIS-2016 frames with the moving subject's mask (animals, riders, cars); a sequence is drawn
+  uniformly, then a frame of it (frames of one sequence are near-duplicates).
+* ``photos``: unlabelled photos (people, ImageNet classes, garments, produce) with the fused teacher label of
+  ``photo_labels.py``; only the photos its rule kept.
 * ``people``: a training person (HumanSeg290 / Penn-Fudan, RVM pseudo-alpha of ``pseudo_labels.py``) cut out
   of its photo and pasted on a background photo without people (copy-paste augmentation: the same people in
   new surroundings, so the net must find them by their shape, not their usual scenes); training split only.
@@ -31,13 +36,16 @@ import numpy as np
 
 from . import composite as C
 from .matting import MattingSampler
-from .salient_labels import load_salient
-from .sources import Pools, imread_rgb, list_items, load_alphamatting, load_people_label, load_person_mask
+from .paths import DataNotFoundError
+from .sources import (Pools, imread_rgb, list_items, load_alphamatting, load_labelled_photo, load_mask_photo,
+                      load_people_label, load_person_mask, load_salient)
 
 cv2.setNumThreads(1)
 
 DEFAULT_MIX = {"pennfudan": 0.3, "humanseg": 0.4, "composite": 0.3}
-PHOTO_KINDS = ("pennfudan", "humanseg", "salient", "alphamatting_photo")
+PHOTO_KINDS = ("pennfudan", "humanseg", "salient", "alphamatting_photo", "ccp", "davis", "photos")
+# Where each real-photo set lives under the data root (a mix that asks for it needs the folder).
+PHOTO_FOLDERS = {"ccp": "ccp/masks", "davis": "davis/masks", "photos": "photos"}
 COMPOSITE_KINDS = ("composite", "cutout", "alphamatting", "procedural", "people")
 
 
@@ -66,6 +74,15 @@ class SegmentationSampler:
             mix["people"] = 0.0
         if not pools.salient:  # no teacher masks (validation split, or `salient_labels` not run)
             mix["salient"] = 0.0
+        for kind, rel in PHOTO_FOLDERS.items():
+            if mix.get(kind, 0) > 0 and not (pools.root / rel).is_dir():
+                raise DataNotFoundError(f"segmentation source {kind!r}: data folder not found: {pools.root / rel}")
+        if not pools.ccp:
+            mix["ccp"] = 0.0
+        if not pools.davis:
+            mix["davis"] = 0.0
+        if not pools.photos:  # `python -m training.data.photo_labels` not run
+            mix["photos"] = 0.0
         if not any(v > 0 for v in mix.values()):
             raise ValueError(f"no segmentation source of the mix {asked} has data in {pools.root}")
         self.names = [k for k, v in mix.items() if v > 0]
@@ -82,6 +99,21 @@ class SegmentationSampler:
         _, image_path, mask_path = self.pools.salient[rng.integers(len(self.pools.salient))]
         img, mask = load_salient(image_path, mask_path)
         return self._photo(rng, img, mask, "salient")
+
+    def _ccp(self, rng):
+        stem = self.pools.ccp[rng.integers(len(self.pools.ccp))]
+        return self._photo(rng, *load_mask_photo(self.pools.root, "ccp", stem), "ccp")
+
+    def _davis(self, rng):
+        """A frame of a sequence drawn uniformly: sequences weigh the same, whatever their length."""
+        sequences = sorted(self.pools.davis)
+        frames = self.pools.davis[sequences[rng.integers(len(sequences))]]
+        return self._photo(rng, *load_mask_photo(self.pools.root, "davis", frames[rng.integers(len(frames))]),
+                           "davis")
+
+    def _photos(self, rng):
+        _, image_path, label_path = self.pools.photos[rng.integers(len(self.pools.photos))]
+        return self._photo(rng, *load_labelled_photo(image_path, label_path), "photos")
 
     def _alphamatting_photo(self, rng):
         stem = self.pools.alphamatting[rng.integers(len(self.pools.alphamatting))]
@@ -152,6 +184,8 @@ class SegmentationSampler:
             image, mask = self._salient(rng)
         elif kind == "alphamatting_photo":
             image, mask = self._alphamatting_photo(rng)
+        elif kind in ("ccp", "davis", "photos"):
+            image, mask = getattr(self, f"_{kind}")(rng)
         else:
             image, mask = self._person(rng, "pennfudan" if kind == "pennfudan" else "humanseg290")
         if rng.random() < 0.5:

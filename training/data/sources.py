@@ -14,7 +14,11 @@ safe: ``tf.data`` calls the samplers from several threads). Images are RGB ``uin
   in ``backgrounds/debian`` (chessboards, logos, text, synthetic shapes) are excluded (``BG_EXCLUDE``), and
   ``BG_WITH_PEOPLE`` lists photos showing people prominently (not used under segmentation composites, where
   a person in the background would be labelled 0).
-* People pseudo-labels: ``<cache>/people_v1/<set>/<stem>.npz`` written by ``python -m training.data.pseudo_labels``.
+* People pseudo-labels: ``<cache>/people_v1/<set>/<stem>.npz`` written by ``python -m training.data.pseudo_labels``
+  (where every derived label lives and which are usable: ``labels.py``).
+* Real subject photos of issue 24: ``ccp`` and ``davis`` with their masks (``load_mask_photo``; DAVIS frames
+  grouped by sequence) and ``photos`` with the fused teacher labels of ``photo_labels.py``
+  (``load_labelled_photo``; only the photos its rule kept).
 * Subject photos (``Pools.salient``, only when asked for): training backgrounds whose subject the IS-Net
   teacher labelled, ``<cache>/salient_v1/`` written by ``python -m training.data.salient_labels``.
 """
@@ -30,15 +34,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .labels import completed_mask_path, kept_photos, people_label_files, salient_photos
 from .paths import cache_dir, data_root as _data_root, optional_dir
-from .splits import get_splits, list_items
+from .splits import davis_sequence, get_splits, list_items
 
 cv2.setNumThreads(1)
 
 BG_MAX_SIDE = 1280
 CUTOUT_MIN_SIDE = 48
 FG_CACHE_VERSION = "alphamatting_fg"
-PEOPLE_CACHE = "people_v1"
 PEOPLE_SETS = ("humanseg290", "pennfudan")
 # Some alphamatting mattes (GT27 most) carry 1-3/255 noise far from the object; it would turn whole crops
 # into "unknown". Values <= ALPHA_NOISE are set to 0 (the composite is built from the cleaned alpha).
@@ -292,14 +296,23 @@ def load_background(path: Path) -> np.ndarray:
     return _cached(("bg", str(path)), make)
 
 
+def load_salient(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(background photo RGB uint8 at the background size cap, its IS-Net subject mask uint8 {0, 1})."""
+    img = load_background(image_path)
+    p = imread_gray(mask_path)
+    p = cv2.resize(p, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return img, (p >= 128).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------------------- segmentation sets
 
 def load_person_mask(root: Path, set_name: str, stem: str, completed: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(image RGB uint8, mask uint8 {0,1}) of a Penn-Fudan or HumanSeg290 item (all persons merged).
+    """(image RGB uint8, mask uint8 {0,1}) of a Penn-Fudan, HumanSeg290 or CCP item (all persons merged).
 
     With `completed`, a Penn-Fudan training mask is the one `mask_completion.py` cached (unannotated people
     added) when it exists."""
-    from .mask_completion import completed_mask_path
+    if set_name == "ccp":
+        return load_mask_photo(root, set_name, stem)
 
     def make():
         img = imread_rgb(list_items(root)[set_name][stem])
@@ -316,23 +329,28 @@ def load_person_mask(root: Path, set_name: str, stem: str, completed: bool = Tru
     return _cached(("person", str(root), set_name, stem, completed), make)
 
 
+def load_mask_photo(root: Path, set_name: str, stem: str) -> tuple[np.ndarray, np.ndarray]:
+    """(image RGB uint8, mask uint8 {0,1}) of a ``ccp`` or ``davis`` item (``<set>/masks/<stem>.png`` > 0)."""
+    def make():
+        img = imread_rgb(list_items(root)[set_name][stem])
+        m = (imread_gray(root / set_name / "masks" / f"{stem}.png") > 127).astype(np.uint8)
+        if m.shape != img.shape[:2]:
+            m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return img, m
+    return _cached(("mask_photo", str(root), set_name, stem), make)
+
+
+def load_labelled_photo(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(photo RGB uint8, mask uint8 {0,1}): the fused teacher label (``photo_labels.py``) resized to the photo
+    with bilinear interpolation, then thresholded at one half."""
+    def make():
+        img = imread_rgb(image_path)
+        p = cv2.resize(imread_gray(label_path), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return img, (p >= 128).astype(np.uint8)
+    return _cached(("labelled_photo", str(image_path)), make)
+
+
 # ------------------------------------------------------------------------------------------ people pseudo-labels
-
-def people_cache_path(set_name: str, stem: str) -> Path:
-    return cache_dir(create=False) / PEOPLE_CACHE / set_name / f"{stem}.npz"
-
-
-def people_label_files(data_root=None) -> list[tuple[str, str, Path]]:
-    """Cached pseudo-labels of TRAINING people images: [(set, stem, npz path)] (empty if not computed)."""
-    splits = get_splits(data_root)
-    out = []
-    for set_name in PEOPLE_SETS:
-        for stem in splits[set_name]["train"]:
-            p = people_cache_path(set_name, stem)
-            if p.is_file():
-                out.append((set_name, stem, p))
-    return out
-
 
 def load_people_label(path: Path) -> Layer:
     def make():
@@ -355,6 +373,9 @@ class Pools:
     people: list[Path]
     persons: dict[str, list[str]]  # segmentation sets -> stems
     salient: list[tuple[str, Path, Path]] = field(default_factory=list)  # (background, image, teacher mask)
+    ccp: list[str] = field(default_factory=list)  # stems
+    davis: dict[str, list[str]] = field(default_factory=dict)  # sequence -> frame stems
+    photos: list[tuple[str, Path, Path]] = field(default_factory=list)  # (stem, photo, fused label)
 
     def backgrounds_without_people(self) -> list[tuple[str, Path]]:
         out = [b for b in self.backgrounds if b[0] not in BG_WITH_PEOPLE]
@@ -385,10 +406,13 @@ def make_pools(split: str, data_root=None, with_people: bool = True, with_salien
         people = [p for _, _, p in people_label_files(root)]
     salient = []
     if with_salient and split == "train":  # teacher masks exist for training photos only
-        from .salient_labels import salient_photos
         salient = salient_photos(root)
     ensure_alphamatting_foregrounds(root, splits["alphamatting"][split])
+    davis: dict[str, list[str]] = {}
+    for stem in splits["davis"][split]:
+        davis.setdefault(davis_sequence(stem), []).append(stem)
     return Pools(root=root, split=split, alphamatting=list(splits["alphamatting"][split]), cutouts=cutouts,
                  backgrounds=bgs, people=people,
-                 persons={s: list(splits[s][split]) for s in PEOPLE_SETS}, salient=salient)
+                 persons={s: list(splits[s][split]) for s in PEOPLE_SETS}, salient=salient,
+                 ccp=list(splits["ccp"][split]), davis=davis, photos=kept_photos(root, splits["photos"][split]))
 

@@ -22,7 +22,11 @@ from pathlib import Path
 from .paths import FETCHED, data_root as _data_root, require_dir
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
-SETS = ("alphamatting", "humanseg290", "pennfudan", "backgrounds", "cutouts")
+SETS = ("alphamatting", "humanseg290", "pennfudan", "backgrounds", "cutouts", "ccp", "davis", "photos")
+# Real-photo sets of the subject-finding segmentation (issue 24): `<set>/images` (+ `masks` for ccp and
+# davis; photos have fused teacher labels, `photo_labels.py`). Empty when the folder is absent (an older
+# shared/data); a sampler asked for one of them then names the missing folder.
+PHOTO_SETS = {"ccp": "ccp/images", "davis": "davis/images", "photos": "photos"}
 BACKGROUND_FOLDERS = ("kodak", "wikipedia", "debian")
 
 
@@ -53,7 +57,14 @@ def _list_items_cached(root: str) -> dict[str, dict[str, Path]]:
     cut = root_p / "cutouts"
     out["cutouts"] = ({p.stem: p for p in sorted(cut.iterdir()) if p.suffix.lower() == ".png"}
                       if cut.is_dir() else {})
+    for name, rel in PHOTO_SETS.items():
+        out[name] = _images(root_p / rel) if (root_p / rel).is_dir() else {}
     return out
+
+
+def davis_sequence(stem: str) -> str:
+    """The DAVIS sequence of a frame stem (``goat_00012`` -> ``goat``)."""
+    return stem.rsplit("_", 1)[0]
 
 
 def list_items(data_root: str | os.PathLike | None = None) -> dict[str, dict[str, Path]]:
@@ -68,7 +79,10 @@ def load_split_file(data_root: str | os.PathLike | None = None) -> dict[str, lis
         from .paths import DataNotFoundError
         raise DataNotFoundError(f"split file not found: {path}")
     raw = json.loads(path.read_text())
-    return {k: list(v["val"]) for k, v in raw.items() if isinstance(v, dict) and "val" in v}
+    out = {k: list(v["val"]) for k, v in raw.items() if isinstance(v, dict) and "val" in v}
+    if "davis" in raw:  # whole sequences are held out, whatever frames the list names
+        out["davis_sequences"] = list(raw["davis"].get("val_sequences", []))
+    return out
 
 
 def get_splits(data_root: str | os.PathLike | None = None) -> dict[str, dict[str, list[str]]]:
@@ -76,7 +90,9 @@ def get_splits(data_root: str | os.PathLike | None = None) -> dict[str, dict[str
 
     Sets: ``alphamatting`` (``GT01``), ``humanseg290`` (``"12"``), ``pennfudan`` (``FudanPed00009``),
     ``backgrounds`` (``kodak/kodim03``, ``wikipedia/003``, ``debian/Aqua``; debian has no validation stems
-    so it is training-only) and ``cutouts`` (file stems; empty when ``fetch.sh data`` has not run).
+    so it is training-only), ``cutouts`` (file stems; empty when ``fetch.sh data`` has not run), ``ccp``
+    (``"0005"``), ``davis`` (``goat_00012``; validation = every frame of a ``val_sequences`` sequence) and
+    ``photos`` (``imagenet__n02123045_tabby``); the last three are empty when their folder is absent.
     """
     items = list_items(data_root)
     val_file = load_split_file(data_root)
@@ -88,8 +104,11 @@ def get_splits(data_root: str | os.PathLike | None = None) -> dict[str, dict[str
             val = {Path(n).stem for i, n in enumerate(names) if i % 10 == 0}
         else:
             val = set(val_file.get(name, []))
+            if name == "davis":
+                held_out = set(val_file.get("davis_sequences", []))
+                val |= {st for st in stems if davis_sequence(st) in held_out}
             missing = val - set(stems)
-            if missing:
+            if missing and stems:  # an absent optional set is empty, not an error
                 raise ValueError(f"splits.json lists {name} stems that do not exist: {sorted(missing)[:5]}")
         out[name] = {"train": [s for s in stems if s not in val], "val": [s for s in stems if s in val]}
         assert not set(out[name]["train"]) & set(out[name]["val"])

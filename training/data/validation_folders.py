@@ -9,6 +9,10 @@ validation side by side, so this links (or, for the cut-outs, composites) only t
 * ``alphamatting/``: images, alphas, trimaps (the official Trimap1), symlinks.
 * ``humanseg290/``, ``pennfudan/``: images and masks (masks as 0/255 PNG at the image size; Penn-Fudan
   instances merged), so every tool reads them the same way.
+* ``ccp/``, ``davis/``: images and masks (0/255 PNG) of the validation stems (DAVIS: the held-out sequences).
+* ``photos_<group>/`` (``people``, ``imagenet``, ``clothing``, ``grocery``): the validation photos the
+  teacher-fusion rule kept (``photo_labels.py``) and their fused label >= 0.5 as the mask: agreement with
+  the teachers, not ground truth.
 * ``cutouts/``: every validation cut-out composited over a validation background without people at a fixed
   seed (images, alphas; the alpha is exact): generic objects, the closest thing to unseen catalogue photos we have.
 * ``alphamatting_train/`` (``--training-photos``): the 18 *training* photos in the same form, where
@@ -27,7 +31,8 @@ import cv2
 import numpy as np
 
 from .paths import data_root as _data_root
-from .sources import BG_WITH_PEOPLE, load_person_mask
+from .labels import kept_photos, photo_group
+from .sources import BG_WITH_PEOPLE, load_labelled_photo, load_mask_photo, load_person_mask
 from .splits import get_splits, list_items
 
 CUTOUT_CANVAS = 512  # long side of the cut-out composites
@@ -64,6 +69,27 @@ def write_people(root: Path, out: Path, set_name: str, stems) -> int:
         _link(items[stem], out / "images" / items[stem].name)
         _write(out / "masks" / f"{stem}.png", mask * 255)
     return len(stems)
+
+
+def write_mask_photos(root: Path, out: Path, set_name: str, stems) -> int:
+    items = list_items(root)[set_name]
+    for stem in stems:
+        _, mask = load_mask_photo(root, set_name, stem)
+        _link(items[stem], out / "images" / items[stem].name)
+        _write(out / "masks" / f"{stem}.png", mask * 255)
+    return len(stems)
+
+
+def write_labelled_photos(root: Path, out: Path, stems) -> dict[str, int]:
+    """``out/photos_<group>``: the kept validation photos and their fused teacher masks; {folder: count}."""
+    counts: dict[str, int] = {}
+    for stem, image_path, label_path in kept_photos(root, stems):
+        folder = f"photos_{photo_group(stem)}"
+        _, mask = load_labelled_photo(image_path, label_path)
+        _link(image_path, out / folder / "images" / image_path.name)
+        _write(out / folder / "masks" / f"{stem}.png", mask * 255)
+        counts[folder] = counts.get(folder, 0) + 1
+    return counts
 
 
 def composite_cutout(rgba: np.ndarray, background: np.ndarray, rng: np.random.Generator):
@@ -111,6 +137,10 @@ def write_validation_folders(out, data_root=None, training_photos=False) -> dict
         "humanseg290": write_people(root, out / "humanseg290", "humanseg290", splits["humanseg290"]["val"]),
         "pennfudan": write_people(root, out / "pennfudan", "pennfudan", splits["pennfudan"]["val"]),
     }
+    for set_name in ("ccp", "davis"):
+        if splits[set_name]["val"]:
+            counts[set_name] = write_mask_photos(root, out / set_name, set_name, splits[set_name]["val"])
+    counts.update(write_labelled_photos(root, out, splits["photos"]["val"]))
     if splits["cutouts"]["val"]:
         counts["cutouts"] = write_cutouts(root, out / "cutouts", splits["cutouts"]["val"],
                                           [b for b in splits["backgrounds"]["val"] if b not in BG_WITH_PEOPLE])
