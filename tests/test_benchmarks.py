@@ -243,7 +243,14 @@ def test_validation_preset_links_the_validation_stems(tmp_path):
     except DataNotFoundError as e:
         pytest.skip(f"shared data unavailable ({e})")
     by_name = {d.name: d for d in sets}
-    assert set(by_name) == {"alphamatting", "humanseg290", "pennfudan"}
+    from training.data.paths import data_root
+    from training.data.splits import get_splits
+    root = data_root(args.data_root)
+    optional = {name for name in ("ccp", "davis") if (root / name / "masks").is_dir()}
+    assert set(by_name) == {"alphamatting", "humanseg290", "pennfudan"} | optional
+    splits = get_splits(root)
+    for name in optional:  # the first two validation stems; DAVIS: frames of the held-out sequences
+        assert set(by_name[name].stems) <= set(splits[name]["val"])
     assert by_name["alphamatting"].stems == ("GT02", "GT05")
     assert by_name["alphamatting"].trimaps is not None
     assert all(len(d.stems) == 2 and (d.images / next(iter(d.image_files().values())).name).is_symlink()
