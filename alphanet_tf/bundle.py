@@ -45,10 +45,6 @@ class Bundle:
             return sorted(p for p in self.path.rglob("*") if p.is_file())
         return [self.path] + ([self.trimap_net] if self.trimap_net else [])
 
-    @property
-    def name(self) -> str:
-        return self.path.name + (f"+{self.trimap_net.name}" if self.trimap_net else "")
-
 
 def manifest_path(path) -> Path:
     return Path(path).with_suffix(".json")

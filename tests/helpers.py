@@ -37,3 +37,13 @@ def _assert_same(a, b, atol=1e-5):
     assert len(flat_a) == len(flat_b)
     for x, y in zip(flat_a, flat_b):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol)
+
+
+def shared_data_root():
+    """The shared data folder (``../shared/data`` or ``$ALPHANET_DATA``), or None when it is absent."""
+    from training.data.paths import DataNotFoundError, data_root
+
+    try:
+        return data_root()
+    except DataNotFoundError:  # pragma: no cover - CI always has ../shared/data
+        return None

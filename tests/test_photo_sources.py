@@ -1,4 +1,4 @@
-"""Real-photo segmentation sources of issue 24: CCP, DAVIS by sequence, and fused teacher labels of photos."""
+"""Real-photo segmentation sources: CCP, DAVIS by sequence, and fused teacher labels of photos."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import shared_data_root
 from training.data import DataNotFoundError, get_splits
-from training.data.paths import data_root
 from training.data.photo_labels import MAIN_COMPONENT, PEOPLE_MIN_IOU, fuse, group_of, summary
 
-try:
-    ROOT = data_root()
-except DataNotFoundError:  # pragma: no cover - CI always has ../shared/data
-    ROOT = None
+ROOT = shared_data_root()
 needs_data = pytest.mark.skipif(ROOT is None, reason="shared data not found (../shared/data or ALPHANET_DATA)")
 CROP = 64
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import shared_data_root
 from training.data import DataNotFoundError, get_splits, matting_dataset, segmentation_dataset
-from training.data.paths import data_root, require_dir
+from training.data.paths import require_dir
 
-try:
-    ROOT = data_root()
-except DataNotFoundError:  # pragma: no cover - CI always has ../shared/data
-    ROOT = None
+ROOT = shared_data_root()
 pytestmark = pytest.mark.skipif(ROOT is None, reason="shared data not found (../shared/data or ALPHANET_DATA)")
 
 CROP = 64

@@ -16,7 +16,7 @@ safe: ``tf.data`` calls the samplers from several threads). Images are RGB ``uin
   a person in the background would be labelled 0).
 * People pseudo-labels: ``<cache>/people_v1/<set>/<stem>.npz`` written by ``python -m training.data.pseudo_labels``
   (where every derived label lives and which are usable: ``labels.py``).
-* Real subject photos of issue 24: ``ccp`` and ``davis`` with their masks (``load_mask_photo``; DAVIS frames
+* Real subject photos: ``ccp`` and ``davis`` with their masks (``load_mask_photo``; DAVIS frames
   grouped by sequence) and ``photos`` with the fused teacher labels of ``photo_labels.py``
   (``load_labelled_photo``; only the photos its rule kept).
 * Subject photos (``Pools.salient``, only when asked for): training backgrounds whose subject the IS-Net

@@ -23,7 +23,7 @@ from .paths import FETCHED, data_root as _data_root, require_dir
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 SETS = ("alphamatting", "humanseg290", "pennfudan", "backgrounds", "cutouts", "ccp", "davis", "photos")
-# Real-photo sets of the subject-finding segmentation (issue 24): `<set>/images` (+ `masks` for ccp and
+# Real-photo sets of the subject-finding segmentation: `<set>/images` (+ `masks` for ccp and
 # davis; photos have fused teacher labels, `photo_labels.py`). Empty when the folder is absent (an older
 # shared/data); a sampler asked for one of them then names the missing folder.
 PHOTO_SETS = {"ccp": "ccp/images", "davis": "davis/images", "photos": "photos"}

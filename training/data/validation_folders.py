@@ -63,18 +63,13 @@ def write_alphamatting(root: Path, out: Path, stems) -> int:
 
 
 def write_people(root: Path, out: Path, set_name: str, stems) -> int:
+    """Images (symlinks) and 0/255 masks of a mask set: HumanSeg290, Penn-Fudan (instances merged), CCP, DAVIS."""
     items = list_items(root)[set_name]
     for stem in stems:
-        _, mask = load_person_mask(root, set_name, stem)
-        _link(items[stem], out / "images" / items[stem].name)
-        _write(out / "masks" / f"{stem}.png", mask * 255)
-    return len(stems)
-
-
-def write_mask_photos(root: Path, out: Path, set_name: str, stems) -> int:
-    items = list_items(root)[set_name]
-    for stem in stems:
-        _, mask = load_mask_photo(root, set_name, stem)
+        if set_name in ("ccp", "davis"):
+            _, mask = load_mask_photo(root, set_name, stem)
+        else:
+            _, mask = load_person_mask(root, set_name, stem)
         _link(items[stem], out / "images" / items[stem].name)
         _write(out / "masks" / f"{stem}.png", mask * 255)
     return len(stems)
@@ -139,7 +134,7 @@ def write_validation_folders(out, data_root=None, training_photos=False) -> dict
     }
     for set_name in ("ccp", "davis"):
         if splits[set_name]["val"]:
-            counts[set_name] = write_mask_photos(root, out / set_name, set_name, splits[set_name]["val"])
+            counts[set_name] = write_people(root, out / set_name, set_name, splits[set_name]["val"])
     counts.update(write_labelled_photos(root, out, splits["photos"]["val"]))
     if splits["cutouts"]["val"]:
         counts["cutouts"] = write_cutouts(root, out / "cutouts", splits["cutouts"]["val"],
