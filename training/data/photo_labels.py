@@ -37,7 +37,10 @@ import numpy as np
 
 from .labels import PHOTO_LABEL_CACHE, photo_group as group_of, photo_index_path as index_path
 from .labels import photo_label_path as label_path
-from .paths import DataNotFoundError, cache_dir, data_root as _data_root, require_dir, run_cli
+from alphanet_tf.metrics import iou as mask_iou
+
+from .paths import cache_dir, data_root as _data_root, require_dir, run_cli
+from .sources import imread_gray, load_mask_photo
 
 PEOPLE_MIN_IOU = 0.85
 MAX_UNDECIDED = 0.25
@@ -45,17 +48,12 @@ SUBJECT_SHARE = (0.02, 0.85)
 MAIN_COMPONENT = 0.9
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def fuse(isnet: np.ndarray, rvm: np.ndarray | None) -> tuple[np.ndarray | None, dict]:
     """(fused probability float32 or None when skipped, figures) of one photo's teacher masks in [0, 1].
 
     With ``rvm`` (a people photo) the people rule, else the object rule (see the module docstring)."""
     if rvm is not None:
-        iou = _iou(isnet >= 0.5, rvm >= 0.5)
+        iou = mask_iou(isnet >= 0.5, rvm >= 0.5)
         kept = iou >= PEOPLE_MIN_IOU
         return ((isnet + rvm) / 2 if kept else None), {"rule": "people", "kept": bool(kept),
                                                       "teacher_iou": round(iou, 4)}
@@ -77,10 +75,7 @@ def _read_teacher(root: Path, teacher: str, stem: str) -> np.ndarray | None:
     path = root / "photo_labels" / teacher / f"{stem}.png"
     if not path.is_file():
         return None
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise DataNotFoundError(f"cannot read teacher mask {path}")
-    return img.astype(np.float32) / 255.0
+    return imread_gray(path).astype(np.float32) / 255.0
 
 
 def label_photos(root: Path, progress: bool = True) -> dict:
@@ -133,28 +128,26 @@ def measure(root: Path, n: int, threads: int) -> list[str]:
     rate and the kept fused labels' IoU against the real masks."""
     from .pseudo_labels import peer_model, rvm_alpha, teacher_session
     from .salient_labels import isnet_probability
-    from .splits import get_splits, list_items
+    from .splits import get_splits
 
-    splits, items = get_splits(root), list_items(root)
+    splits = get_splits(root)
     isnet = teacher_session(peer_model(root, "isnet_medium.onnx"), threads)
     rvm = teacher_session(peer_model(root, "rvm_mobilenetv3_fp32.onnx"), threads)
     lines = []
     for set_name, people in (("ccp", True), ("davis", False)):
         stems = splits[set_name]["train"]
         pick = [stems[i] for i in np.linspace(0, len(stems) - 1, min(n, len(stems))).round().astype(int)]
-        ious, kept_ious, teacher_only = [], [], []
+        kept_ious, teacher_only = [], []
         for stem in pick:
-            image = cv2.cvtColor(cv2.imread(str(items[set_name][stem])), cv2.COLOR_BGR2RGB)
-            mask = cv2.imread(str(root / set_name / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+            image, mask = load_mask_photo(root, set_name, stem)
             small = _teacher_size(image)
             p_isnet = _roundtrip(isnet_probability(isnet, small))
             p_rvm = _roundtrip(rvm_alpha(rvm, small)) if people else None
             fused, _ = fuse(p_isnet, p_rvm)
             up = lambda p: cv2.resize(p, mask.shape[::-1], interpolation=cv2.INTER_LINEAR) >= 0.5  # noqa: E731
-            teacher_only.append(_iou(up(p_isnet), mask))
+            teacher_only.append(mask_iou(up(p_isnet), mask))
             if fused is not None:
-                kept_ious.append(_iou(up(fused), mask))
-            ious.append(kept_ious[-1] if fused is not None else None)
+                kept_ious.append(mask_iou(up(fused), mask))
         rule = "people (RVM + IS-Net)" if people else "object (IS-Net)"
         lines.append(f"{set_name} train, {len(pick)} images, {rule} rule: kept {len(kept_ious)} "
                      f"({len(kept_ious) / len(pick):.0%}); fused IoU vs real masks, kept: "

@@ -296,12 +296,16 @@ def load_background(path: Path) -> np.ndarray:
     return _cached(("bg", str(path)), make)
 
 
+def label_mask(probability: np.ndarray, size) -> np.ndarray:
+    """A teacher's 8-bit probability map resized (bilinear) to `size` (h, w), then >= one half: uint8 {0, 1}."""
+    p = cv2.resize(probability, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return (p >= 128).astype(np.uint8)
+
+
 def load_salient(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(background photo RGB uint8 at the background size cap, its IS-Net subject mask uint8 {0, 1})."""
     img = load_background(image_path)
-    p = imread_gray(mask_path)
-    p = cv2.resize(p, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return img, (p >= 128).astype(np.uint8)
+    return img, label_mask(imread_gray(mask_path), img.shape[:2])
 
 
 # ----------------------------------------------------------------------------------------- segmentation sets
@@ -345,8 +349,7 @@ def load_labelled_photo(image_path: Path, label_path: Path) -> tuple[np.ndarray,
     with bilinear interpolation, then thresholded at one half."""
     def make():
         img = imread_rgb(image_path)
-        p = cv2.resize(imread_gray(label_path), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-        return img, (p >= 128).astype(np.uint8)
+        return img, label_mask(imread_gray(label_path), img.shape[:2])
     return _cached(("labelled_photo", str(image_path)), make)
 
 
